@@ -1,0 +1,111 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { FastifyRequest } from 'fastify'
+import { InvalidOptionError } from './errors.js'
+import type { RoomStore } from './stores/store.js'
+
+/** One entry of RTCConfiguration.iceServers. */
+export const IceServer = Type.Object({
+  urls: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
+  username: Type.Optional(Type.String()),
+  credential: Type.Optional(Type.String())
+})
+export type IceServer = Static<typeof IceServer>
+
+/** TURN REST API credentials (coturn's `use-auth-secret`). */
+export const TurnOptions = Type.Object({
+  urls: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
+  secret: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
+  ttl: Type.Optional(Type.Integer({ minimum: 1 }))
+}, { additionalProperties: false })
+export type TurnOptions = Static<typeof TurnOptions>
+
+const AnyFunction = Type.Function([], Type.Unknown())
+const Seconds = (description: string): ReturnType<typeof Type.Number> => Type.Number({ minimum: 0, description })
+const Count = (description: string): ReturnType<typeof Type.Integer> => Type.Integer({ minimum: 1, description })
+
+/** The plugin's options, checked at registration. */
+export const NotifyOptionsSchema = Type.Object({
+  iceServers: Type.Optional(Type.Union([Type.Array(IceServer), AnyFunction])),
+  turn: Type.Optional(TurnOptions),
+  hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  origins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  paths: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^/' }))),
+  maxPayload: Type.Optional(Count('bytes in one frame')),
+  queueMaxMessages: Type.Optional(Count('messages queued per room')),
+  queueMaxBytes: Type.Optional(Count('bytes queued per room')),
+  queueMaxAge: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'seconds a queued message is kept' })),
+  heartbeatInterval: Type.Optional(Seconds('seconds between pings; 0 turns heartbeats off')),
+  messageRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'frames per second per connection, sustained' })),
+  messageBurst: Type.Optional(Count('frames per connection at once')),
+  maxRooms: Type.Optional(Count('rooms in this process')),
+  maxPeers: Type.Optional(Count('peers in this process')),
+  resumeGrace: Type.Optional(Seconds('seconds a dropped session peer may come back; 0 turns sessions off')),
+  authorize: Type.Optional(AnyFunction),
+  store: Type.Optional(Type.Object({ reserve: AnyFunction, relay: AnyFunction, leave: AnyFunction })),
+  metrics: Type.Optional(Type.Boolean()),
+  health: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+
+/** ICE servers for a peer: a list, or a function of the handshake request and the room id. */
+export type IceServersOption =
+  | IceServer[]
+  | ((request: FastifyRequest, roomId: string) => IceServer[] | Promise<IceServer[]>)
+
+/**
+ * Decides whether a handshake may join a room: true lets it in; false (or a thrown error)
+ * refuses it with 403, or with the error's `statusCode` (401, say).
+ */
+export type AuthorizeHook = (request: FastifyRequest, roomId: string) => boolean | Promise<boolean>
+
+/** Options of `fastify.register(notify, options)`. Durations are in seconds. */
+export type NotifyOptions = Omit<Static<typeof NotifyOptionsSchema>, 'iceServers' | 'authorize' | 'store'> & {
+  iceServers?: IceServersOption
+  authorize?: AuthorizeHook
+  store?: RoomStore
+}
+
+/** The options with every default filled in. */
+export type ResolvedOptions = Required<Omit<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'maxRooms' | 'maxPeers' | 'authorize' | 'store'>> &
+  Pick<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'maxRooms' | 'maxPeers' | 'authorize' | 'store'>
+
+/** The defaults, as SPEC §2 states them. */
+export const defaults = {
+  iceServers: [{ urls: 'stun:stun.l.google.com:19302' }],
+  maxPayload: 64 * 1024,
+  queueMaxMessages: 64,
+  queueMaxBytes: 256 * 1024,
+  queueMaxAge: 300,
+  heartbeatInterval: 30,
+  messageRate: 50,
+  messageBurst: 200,
+  resumeGrace: 30,
+  metrics: false,
+  health: false
+} satisfies Partial<ResolvedOptions>
+
+// Register options Fastify itself reads; they ride along in the same object.
+const fastifyRegisterOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
+const checkOptions = TypeCompiler.Compile(NotifyOptionsSchema)
+
+/**
+ * Checks the plugin's options and fills in the defaults.
+ * @throws InvalidOptionError naming the first wrong option
+ */
+export function resolveOptions (options: Record<string, unknown>): ResolvedOptions {
+  const own: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (!fastifyRegisterOptions.has(key) && value !== undefined) own[key] = value
+  }
+  const error = checkOptions.Errors(own).First()
+  if (error !== undefined) {
+    const name = error.path.slice(1).replaceAll('/', '.')
+    const unknown = name === '' || !(name.split('.')[0] in NotifyOptionsSchema.properties)
+    if (unknown) {
+      const extra = Object.keys(own).find(key => !(key in NotifyOptionsSchema.properties))
+      throw new InvalidOptionError(extra ?? name, 'unknown option')
+    }
+    throw new InvalidOptionError(name, error.message.toLowerCase())
+  }
+  return { ...defaults, ...own } as ResolvedOptions
+}

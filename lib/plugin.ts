@@ -1,0 +1,145 @@
+import type { IncomingMessage } from 'node:http'
+import websocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { UnauthorizedError } from './errors.js'
+import { handshakeChecker } from './handshake.js'
+import { iceServersResolver } from './ice.js'
+import { resolveOptions, type NotifyOptions } from './options.js'
+import { RoomManager, type Seat } from './room-manager.js'
+import { MemoryStore } from './stores/memory.js'
+
+/** What `fastify.notify` offers the app. */
+export interface NotifyDecorator {
+  /** Rooms and peers with a seat in this process. */
+  stats (): { rooms: number, peers: number }
+  /** Whether the server can take joins now (its store is reachable and it is not closing). */
+  available (): boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    notify: NotifyDecorator
+  }
+}
+
+interface CallParams { id: string }
+interface CallQuery { resume?: string }
+type CallRequest = FastifyRequest<{ Params: CallParams, Querystring: CallQuery }>
+
+async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions & { prefix?: string }): Promise<void> {
+  const options = resolveOptions(rawOptions as Record<string, unknown>)
+  const store = options.store ?? new MemoryStore()
+  const iceServersFor = iceServersResolver(options.iceServers, options.turn)
+  // Only an ICE function needs the handshake request later; otherwise none is kept per peer.
+  const keepRequest = typeof options.iceServers === 'function'
+  const manager = new RoomManager({
+    store,
+    log: fastify.log,
+    maxPayload: options.maxPayload,
+    queueMaxMessages: options.queueMaxMessages,
+    queueMaxBytes: options.queueMaxBytes,
+    queueMaxAgeMs: options.queueMaxAge * 1000,
+    heartbeatIntervalMs: options.heartbeatInterval * 1000,
+    messageRate: options.messageRate,
+    messageBurst: options.messageBurst,
+    maxRooms: options.maxRooms,
+    maxPeers: options.maxPeers,
+    graceMs: options.resumeGrace * 1000,
+    iceServers: peer => iceServersFor(peer.handshake as FastifyRequest | undefined, peer.roomId, peer.peerId)
+  })
+  const checkHandshake = handshakeChecker(options)
+  const seats = new WeakMap<IncomingMessage, { seat: Seat, abandon: () => void }>()
+  let closing = false
+
+  // Added before @fastify/websocket is registered, so that this runs before its own preClose
+  // (which would close the sockets without a code): peers hear 1001.
+  fastify.addHook('preClose', async () => {
+    closing = true
+    await manager.close()
+  })
+  if (!fastify.hasDecorator('websocketServer')) {
+    await fastify.register(websocket, {
+      options: { maxPayload: options.maxPayload, perMessageDeflate: false },
+      errorHandler: (error, socket) => {
+        fastify.log.error({ err: error }, 'websocket handler failed')
+        socket.terminate()
+      }
+    })
+  }
+  await manager.start()
+
+  async function admit (request: CallRequest, _reply: FastifyReply): Promise<void> {
+    if (!request.ws) return
+    const roomId = request.params.id ?? ''
+    const queryAt = request.url.indexOf('?')
+    const refusal = checkHandshake({
+      path: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
+      host: request.headers.host,
+      origin: request.headers.origin,
+      roomId
+    })
+    if (refusal !== undefined) throw refusal
+    if (options.authorize !== undefined) await authorize(request, roomId)
+    const token = request.query.resume
+    const seat = token === undefined ? await manager.reserve(roomId) : await manager.claim(roomId, token)
+    // A seat whose upgrade never completes (the client went away, ws refused the upgrade, a
+    // later hook answered instead) is given back when the socket closes.
+    const socket = request.raw.socket
+    const abandon = (): void => manager.release(seat)
+    if (socket.destroyed) return abandon()
+    socket.once('close', abandon)
+    seats.set(request.raw, { seat, abandon })
+  }
+
+  async function authorize (request: CallRequest, roomId: string): Promise<void> {
+    let allowed: boolean
+    try {
+      allowed = await options.authorize!(request, roomId)
+    } catch (err) {
+      if (typeof (err as { statusCode?: unknown }).statusCode === 'number') throw err
+      request.log.info({ err }, 'authorize hook threw')
+      throw new UnauthorizedError()
+    }
+    if (allowed !== true) throw new UnauthorizedError()
+  }
+
+  await fastify.register(async function routes (app) {
+    app.route<{ Params: CallParams, Querystring: CallQuery }>({
+      method: 'GET',
+      url: '/call/:id',
+      // Plain HTTP requests to this route get @fastify/websocket's 404.
+      websocket: true,
+      onRequest: admit,
+      handler: (socket, request) => {
+        const pending = seats.get(request.raw)
+        if (pending === undefined) return socket.close(1011, 'no seat')
+        seats.delete(request.raw)
+        request.raw.socket.removeListener('close', pending.abandon)
+        // @fastify/websocket's error listener holds the request and reply for the socket's
+        // lifetime; the room manager installs its own.
+        socket.removeAllListeners('error')
+        manager.connect(pending.seat, socket, keepRequest ? request : undefined)
+      }
+    })
+    if (options.health) {
+      app.get('/health', async (_request, reply) => {
+        const up = available()
+        return reply.code(up ? 200 : 503).send({ status: up ? 'ok' : 'unavailable', ...manager.stats() })
+      })
+    }
+  }, { prefix: rawOptions.prefix })
+
+  const available = (): boolean => !closing && store.available
+  fastify.decorate('notify', { stats: () => manager.stats(), available } satisfies NotifyDecorator)
+}
+
+/**
+ * WebRTC signaling over WebSocket at `{prefix}/call/:id`: register it with
+ * `fastify.register(notify, options)`.
+ */
+export const notify = fp(notifyPlugin, {
+  fastify: '5.x',
+  name: 'fastify-rtc-notify'
+})
+export default notify
