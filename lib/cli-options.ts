@@ -1,0 +1,170 @@
+import { parseArgs } from 'node:util'
+
+/** The standalone server's configuration, as the command line gives it. */
+export interface CliConfig {
+  transport: 'tcp' | 'tls'
+  host: string
+  port: number
+  certfile?: string
+  keyfile?: string
+  paths?: string[]
+  hosts?: string[]
+  origins?: string[]
+  logLevel: 'debug' | 'info' | 'fatal'
+  heartbeat?: number
+  resumeGrace?: number
+  maxRooms?: number
+  maxPeers?: number
+  demo: boolean
+  metrics: boolean
+  iceServers?: string[]
+  turnUrls?: string[]
+  turnSecret?: string
+  turnTtl?: number
+  redis?: string
+  workers?: number
+}
+
+/** A command line that cannot be run; the message is one line for the user. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+/** The outcome of reading a command line: a configuration, or a request for help. */
+export type CliRequest = { help: true } | { help: false, config: CliConfig }
+
+export const usage = `Usage: rtc-notify [options]
+
+WebRTC signaling over WebSocket: peers join rooms at /call/<id>.
+
+Options:
+  -l, --listen TYPE:HOST:PORT  where to listen, tcp: or tls: (default tcp:127.0.0.1:8080)
+      --certfile FILE          PEM certificate, required with tls:
+      --keyfile FILE           PEM private key, required with tls:
+      --path PATH              allow only this request path (404 otherwise); repeatable
+      --host HOST[:PORT]       allow only this Host header (403 otherwise); repeatable
+      --origin URL             allow only this Origin header (403 otherwise); repeatable
+      --heartbeat SECONDS      ping interval; a peer that misses a ping is dropped (default 30, 0: off)
+      --resume-grace SECONDS   how long a dropped session peer may come back (default 30, 0: off)
+      --max-rooms N            refuse new rooms beyond N in this process (HTTP 503)
+      --max-peers N            refuse new peers beyond N in this process (HTTP 503)
+      --ice-server URL         an ICE server for clients; repeatable; replaces the default STUN server
+      --turn-url URL           a TURN server that takes REST API credentials; repeatable
+      --turn-secret SECRET     its shared secret (or set RTC_NOTIFY_TURN_SECRET)
+      --turn-ttl SECONDS       lifetime of TURN credentials (default 86400)
+      --redis URL              share rooms with other instances through this Redis
+      --workers N              run N worker processes sharing the port (needs --redis)
+      --metrics                serve Prometheus metrics at /metrics
+      --no-demo                do not serve the demo call page at /
+  -d, --verbose                debug logging
+  -q, --quiet                  log only fatal errors
+  -h, --help                   show this help`
+
+const listenPattern = /^(tcp|tls):([A-Za-z0-9_.-]+):(\d{1,5})$/
+
+/**
+ * Reads the command line.
+ * @param argv the arguments after the program name
+ * @param env the environment (for RTC_NOTIFY_TURN_SECRET)
+ * @throws UsageError with a one-line message when the arguments are wrong
+ */
+export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliRequest {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string', short: 'l', default: 'tcp:127.0.0.1:8080' },
+        certfile: { type: 'string' },
+        keyfile: { type: 'string' },
+        path: { type: 'string', multiple: true },
+        host: { type: 'string', multiple: true },
+        origin: { type: 'string', multiple: true },
+        heartbeat: { type: 'string' },
+        'resume-grace': { type: 'string' },
+        'max-rooms': { type: 'string' },
+        'max-peers': { type: 'string' },
+        'ice-server': { type: 'string', multiple: true },
+        'turn-url': { type: 'string', multiple: true },
+        'turn-secret': { type: 'string' },
+        'turn-ttl': { type: 'string' },
+        redis: { type: 'string' },
+        workers: { type: 'string' },
+        metrics: { type: 'boolean', default: false },
+        'no-demo': { type: 'boolean', default: false },
+        verbose: { type: 'boolean', short: 'd', default: false },
+        quiet: { type: 'boolean', short: 'q', default: false },
+        help: { type: 'boolean', short: 'h', default: false }
+      }
+    })
+  } catch (err) {
+    // parseArgs' messages are one line already, but end with advice about '--' that does not apply.
+    throw new UsageError((err as Error).message.replace(/\s*To specify an option argument.*$/s, ''))
+  }
+  const v = parsed.values
+  if (v.help) return { help: true }
+
+  const listen = listenPattern.exec(v.listen)
+  if (listen === null) throw new UsageError(`invalid --listen ${JSON.stringify(v.listen)}: expected TYPE:HOST:PORT with TYPE tcp or tls, e.g. tcp:127.0.0.1:8080`)
+  const port = Number(listen[3])
+  if (port > 65535) throw new UsageError(`invalid --listen port ${port}: at most 65535`)
+  const transport = listen[1] as 'tcp' | 'tls'
+  if (transport === 'tls' && (v.certfile === undefined || v.keyfile === undefined)) {
+    throw new UsageError('a tls: listener needs both --certfile and --keyfile')
+  }
+  if (v.verbose && v.quiet) throw new UsageError('--verbose and --quiet cannot be used together')
+  for (const path of v.path ?? []) {
+    if (!path.startsWith('/')) throw new UsageError(`invalid --path ${JSON.stringify(path)}: must start with /`)
+  }
+  const turnSecret = v['turn-secret'] ?? env.RTC_NOTIFY_TURN_SECRET
+  if (v['turn-url'] !== undefined && (turnSecret === undefined || turnSecret === '')) {
+    throw new UsageError('--turn-url needs --turn-secret (or RTC_NOTIFY_TURN_SECRET)')
+  }
+  const workers = count('--workers', v.workers)
+  if (workers !== undefined && v.redis === undefined) throw new UsageError('--workers needs --redis: workers share rooms through it')
+
+  return {
+    help: false,
+    config: {
+      transport,
+      host: listen[2],
+      port,
+      certfile: v.certfile,
+      keyfile: v.keyfile,
+      paths: v.path,
+      hosts: v.host,
+      origins: v.origin,
+      logLevel: v.verbose ? 'debug' : v.quiet ? 'fatal' : 'info',
+      heartbeat: seconds('--heartbeat', v.heartbeat),
+      resumeGrace: seconds('--resume-grace', v['resume-grace']),
+      maxRooms: count('--max-rooms', v['max-rooms']),
+      maxPeers: count('--max-peers', v['max-peers']),
+      demo: !v['no-demo'],
+      metrics: v.metrics,
+      iceServers: v['ice-server'],
+      turnUrls: v['turn-url'],
+      turnSecret,
+      turnTtl: count('--turn-ttl', v['turn-ttl']),
+      redis: v.redis,
+      workers
+    }
+  }
+}
+
+function seconds (flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: expected a number of seconds, 0 or more`)
+  }
+  return n
+}
+
+function count (flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || n < 1) throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: expected a whole number, 1 or more`)
+  return n
+}

@@ -1,0 +1,49 @@
+import { readFile } from 'node:fs/promises'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { CliConfig } from './cli-options.js'
+import type { NotifyOptions } from './options.js'
+import { notify } from './plugin.js'
+import type { RoomStore } from './stores/store.js'
+
+const demoPage = new URL('../example/webrtc.html', import.meta.url)
+const clientModule = new URL('./client.js', import.meta.url)
+
+/** The plugin options a command line asks for. */
+export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOptions {
+  return {
+    paths: config.paths,
+    hosts: config.hosts,
+    origins: config.origins,
+    heartbeatInterval: config.heartbeat,
+    resumeGrace: config.resumeGrace,
+    maxRooms: config.maxRooms,
+    maxPeers: config.maxPeers,
+    iceServers: config.iceServers?.map(urls => ({ urls })),
+    turn: config.turnUrls === undefined
+      ? undefined
+      : { urls: config.turnUrls, secret: config.turnSecret!, ttl: config.turnTtl },
+    metrics: config.metrics,
+    health: true,
+    store
+  }
+}
+
+/**
+ * Builds the standalone server: the plugin, /health, and (unless turned off) the demo call
+ * page at / with the browser client at /client.js.
+ * @param tls the PEM certificate and key, for a tls: listener
+ */
+export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key: Buffer }, store?: RoomStore): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    // Each join is one request: the plugin logs rooms and refusals itself, without the noise.
+    disableRequestLogging: true,
+    ...(tls === undefined ? {} : { https: tls })
+  })
+  await app.register(notify, pluginOptions(config, store))
+  if (config.demo) {
+    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(demoPage)))
+    app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(await readFile(clientModule)))
+  }
+  return app
+}
