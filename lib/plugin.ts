@@ -23,7 +23,7 @@ declare module 'fastify' {
   }
 }
 
-interface CallParams { id: string }
+interface CallParams { '*': string }
 interface CallQuery { resume?: string }
 type CallRequest = FastifyRequest<{ Params: CallParams, Querystring: CallQuery }>
 
@@ -71,7 +71,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
 
   async function admit (request: CallRequest, _reply: FastifyReply): Promise<void> {
     if (!request.ws) return
-    const roomId = request.params.id ?? ''
+    const roomId = request.params['*']
     const queryAt = request.url.indexOf('?')
     const refusal = checkHandshake({
       path: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
@@ -107,7 +107,9 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   await fastify.register(async function routes (app) {
     app.route<{ Params: CallParams, Querystring: CallQuery }>({
       method: 'GET',
-      url: '/call/:id',
+      // A wildcard, not '/call/:id': Fastify caps parametric segments at 100 characters
+      // (maxParamLength, a server option), and room ids may have 256.
+      url: '/call/*',
       // Plain HTTP requests to this route get @fastify/websocket's 404.
       websocket: true,
       onRequest: admit,

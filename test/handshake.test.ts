@@ -1,0 +1,162 @@
+// SPEC §1 handshake rules: room full (racing too), allow-lists, room ids, prefix. Real server.
+import http from 'node:http'
+import net from 'node:net'
+import t from 'tap'
+import { handshakeStatus, join, TestPeer, until } from './helpers/client.js'
+import { freshRoom, startServer } from './helpers/server.js'
+import { handshakeChecker, roomIdProblem } from '../lib/handshake.js'
+
+t.test('a third peer is refused with 400 before any upgrade', async t => {
+  const server = await startServer(t)
+  const room = freshRoom()
+  const a = await join(server.room(room))
+  const b = await join(server.room(room))
+  t.equal(await handshakeStatus(server.room(room)), 400)
+  a.send({ method: 'NOTIFY', data: 'still here' })
+  t.same(await b.next(), { method: 'NOTIFY', data: 'still here' }, 'the two in the room are undisturbed')
+})
+
+t.test('the refusal says why, as JSON', async t => {
+  const server = await startServer(t)
+  const room = freshRoom()
+  await join(server.room(room))
+  await join(server.room(room))
+  const body = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const req = http.get(`${server.http}/call/${room}`, {
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' }
+    })
+    req.on('response', res => {
+      let text = ''
+      res.on('data', chunk => { text += String(chunk) })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+    })
+    req.on('upgrade', () => reject(new Error('upgraded')))
+    req.on('error', reject)
+  })
+  t.equal(body.status, 400)
+  t.match(JSON.parse(body.body), { code: 'FST_RTC_NOTIFY_ROOM_FULL', message: 'room is full' })
+})
+
+t.test('racing joins never put three peers in a room', async t => {
+  const server = await startServer(t)
+  for (let round = 0; round < 5; round++) {
+    const room = freshRoom()
+    const racers = Array.from({ length: 8 }, () => new TestPeer(server.room(room)))
+    const outcomes = await Promise.allSettled(racers.map(async p => await p.opened))
+    const admitted = outcomes.filter(o => o.status === 'fulfilled').length
+    t.equal(admitted, 2, `round ${round}: exactly two of eight get in`)
+    for (const [i, o] of outcomes.entries()) {
+      if (o.status === 'rejected') t.match(o.reason.message, 'HTTP 400')
+      else racers[i].close()
+    }
+    await until(() => server.app.notify.stats().peers === 0)
+  }
+})
+
+t.test('a seat whose upgrade never completes is given back', async t => {
+  let gate: (() => void) | undefined
+  let gated = false
+  const server = await startServer(t, {
+    authorize: async () => {
+      if (gated) await new Promise<void>(resolve => { gate = resolve })
+      return true
+    }
+  })
+  const room = freshRoom()
+  const address = new URL(server.http)
+  const handshake = (key: string): net.Socket => {
+    const socket = net.connect(Number(address.port), address.hostname)
+    socket.write(`GET /call/${room} HTTP/1.1\r\nHost: ${address.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`)
+    return socket
+  }
+
+  // ws refuses the upgrade after the hooks took a seat (a malformed key): 400, socket closed.
+  const refused = handshake('not-a-valid-key')
+  const answer = await new Promise<string>(resolve => refused.once('data', data => resolve(String(data))))
+  t.match(answer, /^HTTP\/1.1 400/)
+  await until(() => server.app.notify.stats().peers === 0)
+
+  // The client vanishes while the hooks are still deciding.
+  gated = true
+  const vanishing = handshake('dGhlIHNhbXBsZSBub25jZQ==')
+  await until(() => gate !== undefined)
+  vanishing.destroy()
+  await new Promise(resolve => vanishing.once('close', resolve))
+  gated = false
+  gate?.()
+  await until(() => server.app.notify.stats().peers === 0)
+
+  const a = await join(server.room(room))
+  const b = await join(server.room(room))
+  a.send({ method: 'NOTIFY', data: 1 })
+  t.same(await b.next(), { method: 'NOTIFY', data: 1 }, 'two real peers fit after the abandoned handshakes')
+})
+
+t.test('paths allow-list: any other path is 404', async t => {
+  const server = await startServer(t, { paths: ['/call/lobby', '/call/desk'] })
+  t.equal(await handshakeStatus(server.room('lobby')), 101)
+  t.equal(await handshakeStatus(server.room('desk')), 101)
+  t.equal(await handshakeStatus(server.room('other')), 404)
+  t.equal(await handshakeStatus(server.room('lobby', 'x=1')), 101, 'the query string is not part of the path')
+  t.equal(await handshakeStatus(`${server.ws}/elsewhere`), 404)
+})
+
+t.test('hosts allow-list: another Host, or none, is 403', async t => {
+  const server = await startServer(t, { hosts: ['signal.example.com', 'localhost:8080'] })
+  const url = server.room(freshRoom())
+  t.equal(await handshakeStatus(url, { headers: { Host: 'signal.example.com' } }), 101)
+  t.equal(await handshakeStatus(url, { headers: { Host: 'LOCALHOST:8080' } }), 101, 'case-insensitive')
+  t.equal(await handshakeStatus(url, { headers: { Host: 'evil.example.com' } }), 403)
+  t.equal(await handshakeStatus(url), 403, 'the real host:port is not listed')
+  t.equal(handshakeChecker({ hosts: ['a'] })({ path: '/', host: undefined, origin: undefined, roomId: 'r' })?.constructor.name,
+    'FastifyError', 'a missing Host is refused')
+  t.match(handshakeChecker({ hosts: ['a'] })({ path: '/', host: undefined, origin: undefined, roomId: 'r' }), { statusCode: 403 })
+})
+
+t.test('origins allow-list: another Origin is 403, no Origin is allowed', async t => {
+  const server = await startServer(t, { origins: ['https://app.example.com'] })
+  const url = server.room(freshRoom())
+  t.equal(await handshakeStatus(url, { origin: 'https://app.example.com' }), 101)
+  t.equal(await handshakeStatus(url, { origin: 'https://evil.example.com' }), 403)
+  t.equal(await handshakeStatus(url), 101, 'a client without an Origin header')
+})
+
+t.test('no allow-lists: everything goes', async t => {
+  const server = await startServer(t)
+  t.equal(await handshakeStatus(server.room(freshRoom()), { origin: 'https://anything.example', headers: { Host: 'x' } }), 101)
+})
+
+t.test('room ids: empty, too long, or not URL-safe are 400', async t => {
+  const server = await startServer(t)
+  t.equal(await handshakeStatus(`${server.ws}/call/`), 400, 'empty')
+  t.equal(await handshakeStatus(server.room('a'.repeat(256))), 101, '256 characters')
+  t.equal(await handshakeStatus(server.room('a'.repeat(257))), 400, '257 characters')
+  for (const id of ['a%20b', '%C3%A9', 'a%2Fb', 'a!b', "it's", 'a%00']) {
+    t.equal(await handshakeStatus(server.room(id)), 400, id)
+  }
+  for (const id of ['A-z_0.9~', '1234', 'x']) t.equal(await handshakeStatus(server.room(id)), 101, id)
+  t.equal(roomIdProblem('ok-id'), undefined)
+})
+
+t.test('the refusals come in the order of SPEC §1', async t => {
+  const check = handshakeChecker({ paths: ['/call/a'], hosts: ['h'], origins: ['o'] })
+  t.match(check({ path: '/call/b', host: 'x', origin: 'x', roomId: '' }), { statusCode: 404 })
+  t.match(check({ path: '/call/a', host: 'x', origin: 'x', roomId: '' }), { statusCode: 403, code: 'FST_RTC_NOTIFY_HOST_NOT_ALLOWED' })
+  t.match(check({ path: '/call/a', host: 'h', origin: 'x', roomId: '' }), { statusCode: 403, code: 'FST_RTC_NOTIFY_ORIGIN_NOT_ALLOWED' })
+  t.match(check({ path: '/call/a', host: 'h', origin: 'o', roomId: '' }), { statusCode: 400 })
+  t.equal(check({ path: '/call/a', host: 'h', origin: 'o', roomId: 'a' }), undefined)
+})
+
+t.test('the register prefix is respected, also by the paths allow-list', async t => {
+  const server = await startServer(t, { prefix: '/rtc', paths: ['/rtc/call/x'] })
+  t.equal(await handshakeStatus(`${server.ws}/rtc/call/x`), 101)
+  t.equal(await handshakeStatus(`${server.ws}/call/x`), 404)
+  t.equal(await handshakeStatus(`${server.ws}/rtc/call/y`), 404)
+})
+
+t.test('a plain HTTP GET of a room is 404, not a hang', async t => {
+  const server = await startServer(t)
+  const res = await fetch(`${server.http}/call/${freshRoom()}`)
+  t.equal(res.status, 404)
+})
