@@ -100,8 +100,8 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       }
     })
   } catch (err) {
-    // parseArgs' messages are one line already, but end with advice about '--' that does not apply.
-    throw new UsageError((err as Error).message.replace(/\s*To specify an option argument.*$/s, ''))
+    // parseArgs may add lines of advice (about '--', or a forgotten argument): keep the first.
+    throw new UsageError((err as Error).message.split('\n')[0].replace(/\s*To specify an option argument.*$/, ''))
   }
   const v = parsed.values
   if (v.help) return { help: true }

@@ -43,8 +43,8 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const url = `${config.transport === 'tls' ? 'https' : 'http'}://${config.host}:${port}/`
-  process.stdout.write(`rtc-notify listening on ${url}\n`)
-  if (config.demo) process.stdout.write(`Open ${url} in a browser tab to start a call, then open the link it shows in another.\n`)
+  const hint = config.demo ? `Open ${url} in a browser tab to start a call, then open the link it shows in another.\n` : ''
+  process.stdout.write(`rtc-notify listening on ${url}\n${hint}`)
 
   const stop = (signal: string): void => {
     app.log.info({ signal }, 'shutting down')

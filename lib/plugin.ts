@@ -113,6 +113,9 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
       // Plain HTTP requests to this route get @fastify/websocket's 404.
       websocket: true,
       onRequest: admit,
+      onError: async (request, _reply, error) => {
+        request.log.info({ room: request.params['*'], statusCode: error.statusCode, code: error.code }, `handshake refused: ${error.message}`)
+      },
       handler: (socket, request) => {
         const pending = seats.get(request.raw)
         if (pending === undefined) return socket.close(1011, 'no seat')
