@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Kind, Type, TypeRegistry, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError } from './errors.js'
@@ -21,6 +21,14 @@ export const TurnOptions = Type.Object({
 export type TurnOptions = Static<typeof TurnOptions>
 
 const AnyFunction = Type.Function([], Type.Unknown())
+
+// A store is usually a class instance, its methods on the prototype, which TypeBox's object
+// checks (own properties) would refuse: it gets a kind of its own.
+const storeMethods = ['start', 'close', 'reserve', 'release', 'attach', 'relay', 'expire', 'leave', 'openSession', 'suspend', 'claim'] as const
+TypeRegistry.Set('RtcNotifyRoomStore', (_schema, value) =>
+  typeof value === 'object' && value !== null &&
+  storeMethods.every(method => typeof (value as Record<string, unknown>)[method] === 'function'))
+const StoreSchema = Type.Unsafe<RoomStore>({ [Kind]: 'RtcNotifyRoomStore' }) as TSchema
 const Seconds = (description: string): ReturnType<typeof Type.Number> => Type.Number({ minimum: 0, description })
 const Count = (description: string): ReturnType<typeof Type.Integer> => Type.Integer({ minimum: 1, description })
 
@@ -42,7 +50,7 @@ export const NotifyOptionsSchema = Type.Object({
   maxPeers: Type.Optional(Count('peers in this process')),
   resumeGrace: Type.Optional(Seconds('seconds a dropped session peer may come back; 0 turns sessions off')),
   authorize: Type.Optional(AnyFunction),
-  store: Type.Optional(Type.Object({ reserve: AnyFunction, relay: AnyFunction, leave: AnyFunction })),
+  store: Type.Optional(StoreSchema),
   metrics: Type.Optional(Type.Boolean()),
   health: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
@@ -105,7 +113,8 @@ export function resolveOptions (options: Record<string, unknown>): ResolvedOptio
       const extra = Object.keys(own).find(key => !(key in NotifyOptionsSchema.properties))
       throw new InvalidOptionError(extra ?? name, 'unknown option')
     }
-    throw new InvalidOptionError(name, error.message.toLowerCase())
+    const message = name === 'store' ? `expected a RoomStore (methods ${storeMethods.join(', ')})` : error.message.toLowerCase()
+    throw new InvalidOptionError(name, message)
   }
   return { ...defaults, ...own } as ResolvedOptions
 }
