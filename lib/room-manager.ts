@@ -55,6 +55,8 @@ export interface Seat {
   readonly peerId: string
   /** Taken back with a resume token rather than newly reserved. */
   readonly resumed: boolean
+  /** The session's token, when resumed: the new connection holds the session. */
+  readonly token?: string
   /** Set once the seat was connected or released. */
   settled: boolean
 }
@@ -167,7 +169,7 @@ export class RoomManager {
       throw new BadResumeTokenError(result.reason === 'wrong_room' ? 'token is for another room' : 'unknown or expired token')
     }
     this.countSeat(roomId, 1)
-    return { roomId, peerId: result.peerId, resumed: true, settled: false }
+    return { roomId, peerId: result.peerId, resumed: true, token, settled: false }
   }
 
   /** Gives back a seat whose handshake did not become a connection. */
@@ -192,6 +194,7 @@ export class RoomManager {
     const o = this.options
     const peer = new Peer(socket, seat.roomId, seat.peerId, randomId(9),
       new RateLimiter(o.messageRate, o.messageBurst, Date.now()), handshake)
+    peer.token = seat.token
     ;(socket as TaggedSocket)[kPeer] = peer
     socket.on('message', this.onMessage)
     socket.on('close', this.onClose)
