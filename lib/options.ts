@@ -1,6 +1,7 @@
 import { Kind, Type, TypeRegistry, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyRequest } from 'fastify'
+import type { Registry } from 'prom-client'
 import { InvalidOptionError } from './errors.js'
 import type { RoomStore } from './stores/store.js'
 
@@ -22,13 +23,23 @@ export type TurnOptions = Static<typeof TurnOptions>
 
 const AnyFunction = Type.Function([], Type.Unknown())
 
-// A store is usually a class instance, its methods on the prototype, which TypeBox's object
-// checks (own properties) would refuse: it gets a kind of its own.
+// Stores and registries are class instances, their methods on the prototype, which TypeBox's
+// object checks (own properties) would refuse: each gets a kind of its own.
+function instanceWith<T> (kind: string, methods: readonly string[]): TSchema {
+  TypeRegistry.Set(kind, (_schema, value) =>
+    typeof value === 'object' && value !== null &&
+    methods.every(method => typeof (value as Record<string, unknown>)[method] === 'function'))
+  return Type.Unsafe<T>({ [Kind]: kind })
+}
 const storeMethods = ['start', 'close', 'reserve', 'release', 'attach', 'relay', 'expire', 'leave', 'openSession', 'suspend', 'claim'] as const
-TypeRegistry.Set('RtcNotifyRoomStore', (_schema, value) =>
-  typeof value === 'object' && value !== null &&
-  storeMethods.every(method => typeof (value as Record<string, unknown>)[method] === 'function'))
-const StoreSchema = Type.Unsafe<RoomStore>({ [Kind]: 'RtcNotifyRoomStore' }) as TSchema
+const StoreSchema = instanceWith<RoomStore>('RtcNotifyRoomStore', storeMethods)
+const RegistrySchema = instanceWith<Registry>('RtcNotifyPromRegistry', ['metrics', 'registerMetric', 'getSingleMetric'])
+
+/** `metrics`: true, or where to register and whether to serve GET /metrics. */
+export const MetricsOptions = Type.Object({
+  registry: Type.Optional(RegistrySchema),
+  route: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
 const Seconds = (description: string): ReturnType<typeof Type.Number> => Type.Number({ minimum: 0, description })
 const Count = (description: string): ReturnType<typeof Type.Integer> => Type.Integer({ minimum: 1, description })
 
@@ -51,7 +62,7 @@ export const NotifyOptionsSchema = Type.Object({
   resumeGrace: Type.Optional(Seconds('seconds a dropped session peer may come back; 0 turns sessions off')),
   authorize: Type.Optional(AnyFunction),
   store: Type.Optional(StoreSchema),
-  metrics: Type.Optional(Type.Boolean()),
+  metrics: Type.Optional(Type.Union([Type.Boolean(), MetricsOptions])),
   health: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
@@ -67,10 +78,16 @@ export type IceServersOption =
 export type AuthorizeHook = (request: FastifyRequest, roomId: string) => boolean | Promise<boolean>
 
 /** Options of `fastify.register(notify, options)`. Durations are in seconds. */
-export type NotifyOptions = Omit<Static<typeof NotifyOptionsSchema>, 'iceServers' | 'authorize' | 'store'> & {
+export type NotifyOptions = Omit<Static<typeof NotifyOptionsSchema>, 'iceServers' | 'authorize' | 'store' | 'metrics'> & {
   iceServers?: IceServersOption
   authorize?: AuthorizeHook
   store?: RoomStore
+  /**
+   * true: register the notify_* metrics in prom-client's default registry and serve them at
+   * GET /metrics. An object: `registry` to register in another, `route: false` when the app
+   * serves its registry itself.
+   */
+  metrics?: boolean | { registry?: Registry, route?: boolean }
 }
 
 /** The options with every default filled in. */

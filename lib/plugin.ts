@@ -2,9 +2,11 @@ import type { IncomingMessage } from 'node:http'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { register as promRegistry } from 'prom-client'
 import { UnauthorizedError } from './errors.js'
 import { handshakeChecker } from './handshake.js'
 import { iceServersResolver } from './ice.js'
+import { NotifyCounters, registerMetrics } from './metrics.js'
 import { resolveOptions, type NotifyOptions } from './options.js'
 import { RoomManager, type Seat } from './room-manager.js'
 import { MemoryStore } from './stores/memory.js'
@@ -33,6 +35,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   const iceServersFor = iceServersResolver(options.iceServers, options.turn)
   // Only an ICE function needs the handshake request later; otherwise none is kept per peer.
   const keepRequest = typeof options.iceServers === 'function'
+  const metrics = options.metrics === false ? undefined : options.metrics === true ? {} : options.metrics
+  const counters = metrics === undefined ? undefined : new NotifyCounters()
   const manager = new RoomManager({
     store,
     log: fastify.log,
@@ -46,7 +50,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     maxRooms: options.maxRooms,
     maxPeers: options.maxPeers,
     graceMs: options.resumeGrace * 1000,
-    iceServers: peer => iceServersFor(peer.handshake as FastifyRequest | undefined, peer.roomId, peer.peerId)
+    iceServers: peer => iceServersFor(peer.handshake as FastifyRequest | undefined, peer.roomId, peer.peerId),
+    metrics: counters
   })
   const checkHandshake = handshakeChecker(options)
   const seats = new WeakMap<IncomingMessage, { seat: Seat, abandon: () => void }>()
@@ -68,6 +73,11 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     })
   }
   await manager.start()
+  const registry = metrics?.registry ?? promRegistry
+  if (counters !== undefined) {
+    const unregister = registerMetrics(() => manager.stats(), counters, registry)
+    fastify.addHook('onClose', async () => unregister())
+  }
 
   async function admit (request: CallRequest, _reply: FastifyReply): Promise<void> {
     if (!request.ws) return
@@ -114,6 +124,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
       websocket: true,
       onRequest: admit,
       onError: async (request, _reply, error) => {
+        counters?.handshakeRejected(error.statusCode ?? 500)
         request.log.info({ room: request.params['*'], statusCode: error.statusCode, code: error.code }, `handshake refused: ${error.message}`)
       },
       handler: (socket, request) => {
@@ -127,6 +138,9 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
         manager.connect(pending.seat, socket, keepRequest ? request : undefined)
       }
     })
+    if (metrics !== undefined && metrics.route !== false) {
+      app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+    }
     if (options.health) {
       app.get('/health', async (_request, reply) => {
         const up = available()
