@@ -255,8 +255,13 @@ export class NotifyClient extends EventTarget {
     if (this.current === 'closed') return
     const socket = this.socket
     this.finish(1000, reason, 'hangup')
-    if (socket?.readyState === WebSocket.OPEN) socket.close(1000, reason)
-    else socket?.close()
+    if (socket?.readyState !== WebSocket.OPEN) return socket?.close()
+    try {
+      socket.close(1000, reason)
+    } catch {
+      // A reason over 123 bytes: hang up all the same.
+      socket.close(1000)
+    }
   }
 
   private dial (url: string): void {
