@@ -1,0 +1,276 @@
+#!/usr/bin/env node
+// The load generator: its own process, so that it never shares the server's event loop.
+// bench/run.js forks it once per measurement and sends one request over IPC; it answers with
+// one result and exits. It can also be run by hand:
+//   node bench/load.js '{"scenario":"relay","servers":["http://127.0.0.1:8080/"],"pids":[1234],...}'
+//
+// Scenarios (fields of the request):
+//  relay    closed loop: `rooms` rooms, `inFlight` frames in flight per room (a peer that receives
+//           a frame sends one back), NOTIFY frames of `frameBytes`; `warmupMs`, then a window of
+//           `measureMs` in which relayed frames are counted and the server CPU time is read
+//           from /proc/<pid>/stat.
+//  latency  `rooms` rooms, one frame in flight per room, a random pause of `gapMs` [min, max]
+//           before each answer: one-hop latency (send to receive, one clock) p50/p99.
+//  idle     `peers` peers in `peers / 2` rooms joined `concurrency` at a time: joins per
+//           second, failed joins, and the server's RSS before and after (after collecting
+//           garbage through its inspector) for RSS per idle peer.
+// Peer A of a room joins servers[0], peer B servers[servers.length - 1]: with two instances of
+// a server (the cross-instance mode), every frame crosses between them.
+import { performance } from 'node:perf_hooks'
+import { collectGarbage } from './lib/inspector.js'
+import { cpuTicksOf, machineBusyTicks, rssKiBOf } from './lib/proc.js'
+import { RawPeer, maskedFrame, notifyText, pool } from './lib/rawws.js'
+
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+function endpoint (url) {
+  const u = new URL(url)
+  return { host: u.hostname, port: Number(u.port), prefix: u.pathname.replace(/\/$/, '') }
+}
+
+/**
+ * Joins `rooms` rooms of two; returns the peers as [a0, b0, a1, b1, ...] and the failures.
+ */
+async function joinRooms (req, rooms, expectLength) {
+  const a = endpoint(req.servers[0])
+  const b = endpoint(req.servers[req.servers.length - 1])
+  const peers = new Array(rooms * 2)
+  const started = performance.now()
+  const failed = await pool(rooms * 2, req.concurrency ?? 100, async i => {
+    const room = i >> 1
+    const at = (i & 1) === 0 ? a : b
+    const peer = new RawPeer(at, `${at.prefix}/call/${req.roomPrefix}-${room}`, expectLength)
+    peers[i] = peer
+    await peer.connect()
+  })
+  const seconds = (performance.now() - started) / 1000
+  const errors = {}
+  for (const p of peers) if (p !== undefined && p.errorMessage !== undefined) errors[p.errorMessage] = (errors[p.errorMessage] ?? 0) + 1
+  return { peers, failed, seconds, errors }
+}
+
+function summarizePeers (peers) {
+  let unexpected = 0
+  let paced = 0
+  let closedByServer = 0
+  const closeCodes = {}
+  const samples = []
+  for (const p of peers) {
+    if (p === undefined) continue
+    unexpected += p.unexpected
+    paced += p.paced
+    if (p.closeCode !== undefined) {
+      closedByServer++
+      closeCodes[p.closeCode] = (closeCodes[p.closeCode] ?? 0) + 1
+    }
+    if (samples.length < 3) samples.push(...p.unexpectedSamples.slice(0, 3 - samples.length))
+  }
+  return { unexpected, paced, closedByServer, closeCodes, unexpectedSamples: samples }
+}
+
+/** CPU counters at one instant: the servers', this process's and the whole machine's. */
+function snapshot (req) {
+  return {
+    at: performance.now(),
+    server: cpuTicksOf(req.pids),
+    own: cpuTicksOf([process.pid]),
+    machine: machineBusyTicks()
+  }
+}
+
+/** CPU use between two snapshots, in % of one core. */
+function cpuBetween (req, s0, s1) {
+  const seconds = (s1.at - s0.at) / 1000
+  const pct = ticks => 100 * ticks / req.clockTicks / seconds
+  const server = s1.server - s0.server
+  const own = s1.own - s0.own
+  return {
+    serverCpuPercent: pct(server),
+    generatorCpuPercent: pct(own),
+    // CPU the rest of the machine used (other processes, kernel work charged to neither):
+    // a busy machine makes the figures suspect.
+    otherCpuPercent: pct(s1.machine - s0.machine - server - own)
+  }
+}
+
+async function relay (req) {
+  const text = notifyText(req.frameBytes)
+  const frame = maskedFrame(text)
+  const joined = await joinRooms(req, req.rooms, text.length)
+  const { peers } = joined
+  let received = 0
+  const onText = peer => {
+    received++
+    peer.send()
+  }
+  for (const p of peers) {
+    p.onText = onText
+    p.setFrame(frame, req.peerRate, req.peerBurst)
+  }
+  // Start the loop: a room's frames in flight, split between its two peers.
+  for (let r = 0; r < req.rooms; r++) {
+    const a = peers[2 * r]
+    const b = peers[2 * r + 1]
+    for (let k = 0; k < req.inFlight; k++) (k % 2 === 0 ? a : b).send()
+  }
+  await sleep(req.warmupMs)
+  const s0 = snapshot(req)
+  const count0 = received
+  const mono0 = process.hrtime.bigint()
+  await sleep(req.measureMs)
+  const s1 = snapshot(req)
+  const count1 = received
+  const mono1 = process.hrtime.bigint()
+  for (const p of peers) if (p !== undefined) p.destroy()
+  const seconds = (s1.at - s0.at) / 1000
+  const messages = count1 - count0
+  const serverCpuUs = (s1.server - s0.server) * 1e6 / req.clockTicks
+  return {
+    scenario: 'relay',
+    frameBytes: text.length,
+    rooms: req.rooms,
+    inFlight: req.inFlight,
+    joinFailures: joined.failed,
+    joinErrors: joined.errors,
+    seconds,
+    messages,
+    messagesPerSec: messages / seconds,
+    serverCpuUs,
+    serverCpuUsPerMsg: messages > 0 ? serverCpuUs / messages : null,
+    ...cpuBetween(req, s0, s1),
+    // The measured window on the monotonic clock (µs), to cut a --cpu-prof profile to it.
+    windowMonoUs: [Number(mono0 / 1000n), Number(mono1 / 1000n)],
+    ...summarizePeers(peers)
+  }
+}
+
+function percentile (sorted, p) {
+  if (sorted.length === 0) return null
+  const at = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))
+  return sorted[at]
+}
+
+async function latency (req) {
+  const text = notifyText(req.frameBytes)
+  const frame = maskedFrame(text)
+  const joined = await joinRooms(req, req.rooms, text.length)
+  const { peers } = joined
+  const sentAt = new Float64Array(req.rooms)
+  const samples = []
+  let measuring = false
+  const [gapMin, gapMax] = req.gapMs
+  const answer = peer => {
+    sentAt[peer.room] = performance.now()
+    peer.send()
+  }
+  const onText = peer => {
+    const hop = performance.now() - sentAt[peer.room]
+    if (measuring) samples.push(hop)
+    setTimeout(answer, gapMin + Math.random() * (gapMax - gapMin), peer.partner)
+  }
+  for (let r = 0; r < req.rooms; r++) {
+    const a = peers[2 * r]
+    const b = peers[2 * r + 1]
+    a.room = b.room = r
+    a.partner = b
+    b.partner = a
+  }
+  for (const p of peers) {
+    p.onText = onText
+    p.setFrame(frame, req.peerRate, req.peerBurst)
+  }
+  // Stagger the rooms' first frames so that they do not move in step.
+  for (let r = 0; r < req.rooms; r++) setTimeout(answer, Math.random() * gapMax, peers[2 * r])
+  await sleep(req.warmupMs)
+  measuring = true
+  const s0 = snapshot(req)
+  await sleep(req.measureMs)
+  const s1 = snapshot(req)
+  measuring = false
+  for (const p of peers) if (p !== undefined) p.destroy()
+  samples.sort((x, y) => x - y)
+  return {
+    scenario: 'latency',
+    frameBytes: text.length,
+    rooms: req.rooms,
+    joinFailures: joined.failed,
+    joinErrors: joined.errors,
+    samples: samples.length,
+    p50Ms: percentile(samples, 50),
+    p90Ms: percentile(samples, 90),
+    p99Ms: percentile(samples, 99),
+    maxMs: samples.length > 0 ? samples[samples.length - 1] : null,
+    meanMs: samples.length > 0 ? samples.reduce((s, x) => s + x, 0) / samples.length : null,
+    ...cpuBetween(req, s0, s1),
+    ...summarizePeers(peers)
+  }
+}
+
+async function idle (req) {
+  const rooms = Math.ceil(req.peers / 2)
+  // Warm-up: the first joins load and compile code and grow pools; they are not measured.
+  if (req.warmupPeers > 0) {
+    const warm = await joinRooms({ ...req, roomPrefix: `${req.roomPrefix}-warm` }, Math.ceil(req.warmupPeers / 2), 0)
+    for (const p of warm.peers) if (p !== undefined) p.destroy()
+    await sleep(req.settleMs)
+  }
+  const gc = req.inspectors !== undefined && req.inspectors.length > 0
+  const heap0 = gc ? await collectGarbage(req.inspectors) : null
+  await sleep(req.settleMs)
+  const rss0 = rssKiBOf(req.pids)
+  const s0 = snapshot(req)
+  const joined = await joinRooms(req, rooms, 0)
+  const s1 = snapshot(req)
+  const joinedPeers = rooms * 2 - joined.failed
+  await sleep(req.settleMs)
+  const heap1 = gc ? await collectGarbage(req.inspectors) : null
+  await sleep(req.settleMs)
+  const rss1 = rssKiBOf(req.pids)
+  const stillOpen = joined.peers.filter(p => p !== undefined && p.state === 2).length
+  const summary = summarizePeers(joined.peers)
+  for (const p of joined.peers) if (p !== undefined) p.destroy()
+  return {
+    scenario: 'idle',
+    peers: rooms * 2,
+    rooms,
+    joined: joinedPeers,
+    failedJoins: joined.failed,
+    joinErrors: joined.errors,
+    stillOpen,
+    joinSeconds: joined.seconds,
+    joinsPerSec: joinedPeers / joined.seconds,
+    rssBeforeKiB: rss0,
+    rssAfterKiB: rss1,
+    rssPerPeerKiB: joinedPeers > 0 ? (rss1 - rss0) / joinedPeers : null,
+    heapBeforeBytes: heap0,
+    heapAfterBytes: heap1,
+    heapPerPeerBytes: gc && joinedPeers > 0 ? (heap1 - heap0) / joinedPeers : null,
+    ...cpuBetween(req, s0, s1),
+    ...summary
+  }
+}
+
+const scenarios = { relay, latency, idle }
+
+async function handle (req) {
+  const run = scenarios[req.scenario]
+  if (run === undefined) throw new Error(`unknown scenario ${req.scenario}`)
+  return run(req)
+}
+
+if (process.send !== undefined) {
+  process.once('message', req => {
+    handle(req).then(
+      result => process.send({ ok: true, result }, () => process.exit(0)),
+      err => process.send({ ok: false, error: err.stack ?? String(err) }, () => process.exit(1))
+    )
+  })
+} else {
+  handle(JSON.parse(process.argv[2] ?? '{}')).then(result => {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n')
+    process.exit(0)
+  }, err => {
+    process.stderr.write(`${err.stack ?? err}\n`)
+    process.exit(1)
+  })
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// Profiles a server under the bench's closed loop: starts it with `node --cpu-prof`, drives the
+// relay load at each frame size, stops it (the profile is written at exit), and prints where
+// the time went in the measured window.
+//
+//   node bench/profile.js [--target project|baseline] [--bytes 200,4096] [--rooms 2000]
+//                         [--warmup 3] [--duration 10] [--top 25] [--out DIR]
+//   node bench/profile.js --summarize FILE.cpuprofile [--top 25]
+import { fork } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { formatSummary, summarizeProfile } from './lib/cpuprofile.js'
+import { clockTicks } from './lib/proc.js'
+import { makeTargets, repoDir } from './lib/targets.js'
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url))
+const { values: opt } = parseArgs({
+  options: {
+    target: { type: 'string', default: 'project' },
+    bytes: { type: 'string', default: '200,4096' },
+    rooms: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    top: { type: 'string', default: '25' },
+    project: { type: 'string' },
+    'server-arg': { type: 'string', multiple: true },
+    out: { type: 'string' },
+    summarize: { type: 'string' }
+  }
+})
+const top = Number(opt.top)
+
+if (opt.summarize !== undefined) {
+  const profile = JSON.parse(readFileSync(opt.summarize, 'utf8'))
+  process.stdout.write(formatSummary(summarizeProfile(profile), { top, title: opt.summarize }) + '\n')
+  process.exit(0)
+}
+
+const targets = makeTargets({
+  projectDir: path.resolve(opt.project ?? repoDir),
+  projectArgs: opt['server-arg'] ?? ['--heartbeat', '0']
+})
+const target = targets[opt.target]
+if (target === undefined) {
+  process.stderr.write(`profile: unknown --target ${opt.target}\n`)
+  process.exit(2)
+}
+const outDir = path.resolve(opt.out ?? path.join(benchDir, 'results', 'profiles'))
+mkdirSync(outDir, { recursive: true })
+
+function runLoad (request) {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(benchDir, 'load.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    child.once('message', msg => msg.ok ? resolve(msg.result) : reject(new Error(msg.error)))
+    child.once('exit', code => reject(new Error(`load generator exited (${code})`)))
+    child.send(request)
+  })
+}
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+for (const bytes of opt.bytes.split(',').map(Number)) {
+  const name = `${opt.target}-${bytes}B-${stamp}.cpuprofile`
+  const server = await target.start({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', name] })
+  let result
+  try {
+    result = await runLoad({
+      scenario: 'relay',
+      frameBytes: bytes,
+      rooms: Number(opt.rooms),
+      inFlight: 2,
+      warmupMs: Number(opt.warmup) * 1000,
+      measureMs: Number(opt.duration) * 1000,
+      servers: server.urls,
+      pids: server.pids,
+      clockTicks: clockTicks(),
+      concurrency: 100,
+      peerRate: 40,
+      peerBurst: 20,
+      roomPrefix: `prof-${bytes}-${process.pid}`
+    })
+  } finally {
+    await server.stop()
+  }
+  const file = path.join(outDir, name)
+  if (!readdirSync(outDir).includes(name)) throw new Error(`no profile written at ${file}`)
+  const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')), result.windowMonoUs)
+  const title = `${opt.target}, ${bytes} B frames, ${opt.rooms} rooms x 2 in flight: ${Math.round(result.messagesPerSec)} msg/s, ` +
+    `${result.serverCpuUsPerMsg.toFixed(2)} µs server CPU/msg (with the profiler on), server ${result.serverCpuPercent.toFixed(0)}% cpu, ` +
+    `other ${result.otherCpuPercent.toFixed(0)}%\nprofile: ${path.relative(process.cwd(), file)}`
+  const text = formatSummary(summary, { top, title })
+  writeFileSync(file.replace(/\.cpuprofile$/, '.txt'), text + '\n')
+  process.stdout.write(text + '\n\n')
+}
