@@ -288,7 +288,8 @@ export class NotifyClient extends EventTarget {
     const resumed = this.current === 'reconnecting'
     this.current = 'open'
     this.attempt = 0
-    // Asked on every connection: a resumed connection must ask again to keep the session armed.
+    // Asked on every connection, a resumed one too (the same token comes back): the session is
+    // then armed whatever a server carries over across a resume.
     if (this.options.resume) this.askSession()
     for (const request of this.pending.values()) {
       if (request.sentOn !== this.socket) this.sendRequest(request)

@@ -1,9 +1,10 @@
 // Resume: the demo call keeps its media while the callee's signaling connection is cut without
 // a close frame (a TCP proxy resets it) and restored.
+import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { launchChromium } from './chromium.js'
-import { connected, remoteVideoPlays, says, startDemoCall } from './demo-call.js'
-import { startServer, type StandaloneServer } from './standalone-server.js'
+import { connected, remoteVideoPlays, says, startDemoCall, type DemoCall } from './demo-call.js'
+import { startServer } from './standalone-server.js'
 import { TcpProxy } from './tcp-proxy.js'
 
 const browser = await launchChromium()
@@ -11,30 +12,39 @@ t.teardown(() => browser.close())
 
 const timeout = 30_000
 
-/** A standalone server with `flags`, and a proxy to it; both stopped when `t` ends. */
-async function serverBehindProxy (t: Test, flags: string[] = []): Promise<{ server: StandaloneServer, proxy: TcpProxy }> {
+declare global {
+  interface Window {
+    /** What a page's client and peer connection did, recorded by this test. */
+    seen: string[]
+  }
+}
+
+/**
+ * A demo call through a standalone server started with `flags`, the callee's page going
+ * through a TCP proxy; everything is closed when `t` ends.
+ */
+async function callThroughProxy (t: Test, flags: string[] = []): Promise<DemoCall & { proxy: TcpProxy }> {
   const server = await startServer(flags)
   const proxy = await TcpProxy.start(server.port)
+  const context = await browser.newContext()
   t.teardown(async () => {
+    await context.close()
     await proxy.close()
     await server.stop()
   })
-  return { server, proxy }
+  const call = await startDemoCall(context, server.url, `http://127.0.0.1:${proxy.port}`)
+  return { ...call, proxy }
 }
 
 t.test('a dropped signaling connection comes back without ending the call', async t => {
-  const { server, proxy } = await serverBehindProxy(t)
-  const context = await browser.newContext()
-  t.teardown(() => context.close())
-  // Only the callee goes through the proxy.
-  const { caller, callee } = await startDemoCall(context, server.url, `http://127.0.0.1:${proxy.port}`)
+  const { caller, callee, proxy } = await callThroughProxy(t)
   for (const page of [caller, callee]) {
     await connected(page)
     await remoteVideoPlays(page)
     await page.waitForFunction(() => window.call?.client?.session !== undefined, undefined, { timeout })
     // From here on, record what the client and the peer connection do.
     await page.evaluate(() => {
-      const seen: string[] = (window as unknown as { seen: string[] }).seen = []
+      const seen: string[] = window.seen = []
       const { client, pc } = window.call!
       // presence: its state; notify: the note the test sends; the rest: just the type.
       for (const type of ['presence', 'peer-left', 'closed', 'reconnecting', 'reconnected', 'notify']) {
@@ -46,9 +56,9 @@ t.test('a dropped signaling connection comes back without ending the call', asyn
       pc!.addEventListener('connectionstatechange', () => seen.push(`pc ${pc!.connectionState}`))
     })
   }
-  const seen = (page: typeof caller): Promise<string[]> => page.evaluate(() => (window as unknown as { seen: string[] }).seen)
-  const saw = (page: typeof caller, entry: string, times = 1): Promise<unknown> =>
-    page.waitForFunction(([entry, times]) => (window as unknown as { seen: string[] }).seen.filter(e => e === entry).length >= times, [entry, times] as const, { timeout })
+  const seen = (page: Page): Promise<string[]> => page.evaluate(() => window.seen)
+  const saw = (page: Page, entry: string, times = 1): Promise<unknown> =>
+    page.waitForFunction(([entry, times]) => window.seen.filter(e => e === entry).length >= times, [entry, times] as const, { timeout })
 
   proxy.cut()
   await says(callee, 'Reconnecting to the server… (the call goes on meanwhile)')
@@ -98,10 +108,7 @@ t.test('a dropped signaling connection comes back without ending the call', asyn
 })
 
 t.test('a connection that stays down past the grace period ends the call', async t => {
-  const { server, proxy } = await serverBehindProxy(t, ['--resume-grace', '2'])
-  const context = await browser.newContext()
-  t.teardown(() => context.close())
-  const { caller, callee } = await startDemoCall(context, server.url, `http://127.0.0.1:${proxy.port}`)
+  const { caller, callee, proxy } = await callThroughProxy(t, ['--resume-grace', '2'])
   for (const page of [caller, callee]) {
     await connected(page)
     await page.waitForFunction(() => window.call?.client?.session !== undefined, undefined, { timeout })
@@ -115,10 +122,7 @@ t.test('a connection that stays down past the grace period ends the call', async
 })
 
 t.test('with sessions turned off on the server, a drop ends the call at once', async t => {
-  const { server, proxy } = await serverBehindProxy(t, ['--resume-grace', '0'])
-  const context = await browser.newContext()
-  t.teardown(() => context.close())
-  const { caller, callee } = await startDemoCall(context, server.url, `http://127.0.0.1:${proxy.port}`)
+  const { caller, callee, proxy } = await callThroughProxy(t, ['--resume-grace', '0'])
   await connected(caller)
   await connected(callee)
   // The answer to GET /session came before the offer did (one connection, in order).
