@@ -189,7 +189,13 @@ export class RoomManager {
    * is missed; frames queued for the peer arrive before anything else.
    * @param handshake kept on the Peer for answers that need the handshake (ICE functions)
    */
-  connect (seat: Seat, socket: WebSocket, handshake?: unknown): Peer {
+  connect (seat: Seat, socket: WebSocket, handshake?: unknown): Peer | undefined {
+    if (this.closing) {
+      // Shutdown began while this handshake was in flight: the seat goes back, unused.
+      this.release(seat)
+      socket.close(CloseCode.GoingAway, 'server shutting down')
+      return undefined
+    }
     seat.settled = true
     const o = this.options
     const peer = new Peer(socket, seat.roomId, seat.peerId, randomId(9),
@@ -201,10 +207,6 @@ export class RoomManager {
     socket.on('error', this.onError)
     socket.on('pong', onPong)
     this.peers.add(peer)
-    if (this.closing) {
-      peer.close(CloseCode.GoingAway, 'server shutting down', 'shutdown')
-      return peer
-    }
     this.track(this.store.attach(seat.roomId, seat.peerId, peer.connectionId, peer).catch(err => {
       this.log.error({ err, room: seat.roomId }, 'room store failed to bind a connection')
       peer.close(CloseCode.InternalError, Failure.Internal.message, 'refused')
