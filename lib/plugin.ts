@@ -1,4 +1,6 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type WebSocket from 'ws'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -131,10 +133,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
         const pending = seats.get(request.raw)
         if (pending === undefined) return socket.close(1011, 'no seat')
         seats.delete(request.raw)
+        releaseHandshake(request.raw, socket)
         request.raw.socket.removeListener('close', pending.abandon)
-        // @fastify/websocket's error listener holds the request and reply for the socket's
-        // lifetime; the room manager installs its own.
-        socket.removeAllListeners('error')
         manager.connect(pending.seat, socket, keepRequest ? request : undefined)
       }
     })
@@ -151,6 +151,19 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
 
   const available = (): boolean => !closing && store.available
   fastify.decorate('notify', { stats: () => manager.stats(), available } satisfies NotifyDecorator)
+}
+
+/**
+ * Lets go of the HTTP objects of an upgraded handshake, which would otherwise live as long as
+ * the connection (half of an idle peer's memory): the ServerResponse @fastify/websocket made
+ * stays attached to the socket, and with it the IncomingMessage and Fastify's Request and Reply;
+ * @fastify/websocket's error listener holds them too. The room manager installs its own error
+ * listener. (Fastify's onResponse hooks then do not run when the connection ends.)
+ */
+function releaseHandshake (request: IncomingMessage, socket: WebSocket): void {
+  const raw = request.socket as Socket & { _httpMessage?: ServerResponse | null }
+  raw._httpMessage?.detachSocket(raw)
+  socket.removeAllListeners('error')
 }
 
 /**
