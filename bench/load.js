@@ -18,7 +18,7 @@
 // a server (the cross-instance mode), every frame crosses between them.
 import { performance } from 'node:perf_hooks'
 import { collectGarbage } from './lib/inspector.js'
-import { cpuTicksOf, machineBusyTicks, rssKiBOf } from './lib/proc.js'
+import { cpuTicksOf, cpuTicksSplit, machineBusyTicks, rssKiBOf } from './lib/proc.js'
 import { RawPeer, maskedFrame, notifyText, pool } from './lib/rawws.js'
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -70,9 +70,12 @@ function summarizePeers (peers) {
 
 /** CPU counters at one instant: the servers', this process's and the whole machine's. */
 function snapshot (req) {
+  let system = 0
+  for (const pid of req.pids) system += cpuTicksSplit(pid)[1]
   return {
     at: performance.now(),
     server: cpuTicksOf(req.pids),
+    serverSystem: system,
     own: cpuTicksOf([process.pid]),
     machine: machineBusyTicks()
   }
@@ -137,6 +140,8 @@ async function relay (req) {
     messagesPerSec: messages / seconds,
     serverCpuUs,
     serverCpuUsPerMsg: messages > 0 ? serverCpuUs / messages : null,
+    // The kernel's share (system time: socket reads and writes, loopback delivery, wake-ups).
+    serverSystemUsPerMsg: messages > 0 ? (s1.serverSystem - s0.serverSystem) * 1e6 / req.clockTicks / messages : null,
     ...cpuBetween(req, s0, s1),
     // The measured window on the monotonic clock (µs), to cut a --cpu-prof profile to it.
     windowMonoUs: [Number(mono0 / 1000n), Number(mono1 / 1000n)],
@@ -219,7 +224,9 @@ async function idle (req) {
   await sleep(req.settleMs)
   const rss0 = rssKiBOf(req.pids)
   const s0 = snapshot(req)
+  const mono0 = process.hrtime.bigint()
   const joined = await joinRooms(req, rooms, 0)
+  const mono1 = process.hrtime.bigint()
   const s1 = snapshot(req)
   const joinedPeers = rooms * 2 - joined.failed
   await sleep(req.settleMs)
@@ -239,6 +246,9 @@ async function idle (req) {
     stillOpen,
     joinSeconds: joined.seconds,
     joinsPerSec: joinedPeers / joined.seconds,
+    serverCpuUsPerJoin: joinedPeers > 0 ? (s1.server - s0.server) * 1e6 / req.clockTicks / joinedPeers : null,
+    // The joins on the monotonic clock (µs), to cut a --cpu-prof profile to them.
+    windowMonoUs: [Number(mono0 / 1000n), Number(mono1 / 1000n)],
     rssBeforeKiB: rss0,
     rssAfterKiB: rss1,
     rssPerPeerKiB: joinedPeers > 0 ? (rss1 - rss0) / joinedPeers : null,

@@ -5,6 +5,7 @@
 //
 //   node bench/profile.js [--target project|baseline] [--bytes 200,4096] [--rooms 2000]
 //                         [--warmup 3] [--duration 10] [--top 25] [--out DIR]
+//   node bench/profile.js --joins [--peers 10000]     (the joins of the idle scenario instead)
 //   node bench/profile.js --summarize FILE.cpuprofile [--top 25]
 import { fork } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -27,7 +28,9 @@ const { values: opt } = parseArgs({
     project: { type: 'string' },
     'server-arg': { type: 'string', multiple: true },
     out: { type: 'string' },
-    summarize: { type: 'string' }
+    summarize: { type: 'string' },
+    joins: { type: 'boolean', default: false },
+    peers: { type: 'string', default: '10000' }
   }
 })
 const top = Number(opt.top)
@@ -60,36 +63,43 @@ function runLoad (request) {
 }
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-for (const bytes of opt.bytes.split(',').map(Number)) {
-  const name = `${opt.target}-${bytes}B-${stamp}.cpuprofile`
-  const server = await target.start({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', name] })
-  let result
-  try {
-    result = await runLoad({
+const common = { servers: [], pids: [], clockTicks: clockTicks(), concurrency: 100, peerRate: 40, peerBurst: 20 }
+const runs = opt.joins
+  ? [{ label: 'joins', request: { ...common, scenario: 'idle', peers: Number(opt.peers), warmupPeers: 200, settleMs: 500 } }]
+  : opt.bytes.split(',').map(Number).map(bytes => ({
+    label: `${bytes}B`,
+    request: {
+      ...common,
       scenario: 'relay',
       frameBytes: bytes,
       rooms: Number(opt.rooms),
       inFlight: 2,
       warmupMs: Number(opt.warmup) * 1000,
-      measureMs: Number(opt.duration) * 1000,
-      servers: server.urls,
-      pids: server.pids,
-      clockTicks: clockTicks(),
-      concurrency: 100,
-      peerRate: 40,
-      peerBurst: 20,
-      roomPrefix: `prof-${bytes}-${process.pid}`
-    })
+      measureMs: Number(opt.duration) * 1000
+    }
+  }))
+for (const run of runs) {
+  const name = `${opt.target}-${run.label}-${stamp}.cpuprofile`
+  const server = await target.start({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', name] })
+  let result
+  try {
+    result = await runLoad({ ...run.request, servers: server.urls, pids: server.pids, roomPrefix: `prof-${run.label}-${process.pid}` })
   } finally {
     await server.stop()
   }
   const file = path.join(outDir, name)
   if (!readdirSync(outDir).includes(name)) throw new Error(`no profile written at ${file}`)
   const summary = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')), result.windowMonoUs)
-  const title = `${opt.target}, ${bytes} B frames, ${opt.rooms} rooms x 2 in flight: ${Math.round(result.messagesPerSec)} msg/s, ` +
-    `${result.serverCpuUsPerMsg.toFixed(2)} µs server CPU/msg (with the profiler on), server ${result.serverCpuPercent.toFixed(0)}% cpu, ` +
+  const what = result.scenario === 'idle'
+    ? `${result.joined} joins: ${Math.round(result.joinsPerSec)} joins/s, ${result.serverCpuUsPerJoin.toFixed(1)} µs server CPU/join (with the profiler on)`
+    : `${run.label} frames, ${opt.rooms} rooms x 2 in flight: ${Math.round(result.messagesPerSec)} msg/s, ` +
+      `${result.serverCpuUsPerMsg.toFixed(2)} µs server CPU/msg (with the profiler on)`
+  const title = `${opt.target}, ${what}, server ${result.serverCpuPercent.toFixed(0)}% cpu, ` +
     `other ${result.otherCpuPercent.toFixed(0)}%\nprofile: ${path.relative(process.cwd(), file)}`
-  const text = formatSummary(summary, { top, title })
+  const per = summary.windowed
+    ? (result.scenario === 'idle' ? { count: result.joined, unit: 'join' } : { count: result.messages, unit: 'msg' })
+    : undefined
+  const text = formatSummary(summary, { top, title, per })
   writeFileSync(file.replace(/\.cpuprofile$/, '.txt'), text + '\n')
   process.stdout.write(text + '\n\n')
 }

@@ -17,6 +17,8 @@ import { summarize, table } from './lib/report.js'
 import { makeTargets, modes, repoDir } from './lib/targets.js'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
+// `npm run bench | head` closes the pipe early: the JSON is written anyway.
+process.stdout.on('error', () => {})
 
 const usage = `Usage: node bench/run.js [options]   (npm run bench -- [options])
 
@@ -24,7 +26,7 @@ Runs the project server and a bare ws relay side by side (A B A B, fresh process
 measurement), prints a table of medians and writes it as JSON to bench/results/<time>.json.
 
   --quick                 a smoke run of a few seconds: 1 round, tiny loads (any flag below overrides it)
-  --rounds N              rounds (default 3; medians over rounds)
+  --rounds N              rounds (default 5; medians over rounds)
   --mode NAME             pair to compare: ${Object.keys(modes).join(', ')} (default local)
   --only LIST             scenarios to run, comma-separated: relay200,relay4k,latency,idle (default all)
   --rooms N               rooms of the closed loop (default 2000)
@@ -41,6 +43,7 @@ measurement), prints a table of medians and writes it as JSON to bench/results/<
   --server-arg ARG        extra flag for rtc-notify; repeatable (default: --heartbeat 0)
   --wait-quiet S          before each measurement, wait up to S seconds for the machine to be quiet
                           (other processes under 25% of a core over 1 s; default 0: do not wait)
+  --pin                   pin the server to the last CPU and the generator to the others (taskset)
   --nice=N                run the servers and the generator at this nice value (-20..19; below 0
                           needs root), so that other work on a shared machine disturbs them less
   --out DIR               where the JSON goes (default bench/results)
@@ -68,6 +71,7 @@ try {
       out: { type: 'string' },
       'wait-quiet': { type: 'string' },
       nice: { type: 'string' },
+    pin: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
   }).values
@@ -81,7 +85,7 @@ if (opt.help) {
 }
 
 const presets = {
-  full: { rounds: 3, rooms: 2000, inFlight: 2, warmupS: 3, durationS: 5, latencyRooms: 10, latencyWarmupS: 1, latencyDurationS: 5, idlePeers: 10000, idleWarmupPeers: 200, settleMs: 1000, joinConcurrency: 100 },
+  full: { rounds: 5, rooms: 2000, inFlight: 2, warmupS: 3, durationS: 5, latencyRooms: 10, latencyWarmupS: 1, latencyDurationS: 5, idlePeers: 10000, idleWarmupPeers: 200, settleMs: 1000, joinConcurrency: 100 },
   quick: { rounds: 1, rooms: 20, inFlight: 2, warmupS: 0.3, durationS: 0.7, latencyRooms: 2, latencyWarmupS: 0.2, latencyDurationS: 0.6, idlePeers: 200, idleWarmupPeers: 20, settleMs: 100, joinConcurrency: 20 }
 }
 const base = opt.quick ? presets.quick : presets.full
@@ -114,8 +118,12 @@ const cfg = {
   peerRate: num('peer-rate', 40, { max: 1000, integer: false }),
   peerBurst: 20,
   waitQuietS: num('wait-quiet', 0, { max: 600, integer: false }),
-  nice: num('nice', 0, { min: -20, max: 19 })
+  nice: num('nice', 0, { min: -20, max: 19 }),
+  pin: opt.pin && os.cpus().length >= 2
 }
+// With --pin: the server on the last CPU, the generator (and this process) on the others.
+const serverCpus = cfg.pin ? String(os.cpus().length - 1) : undefined
+const generatorCpus = cfg.pin ? (os.cpus().length === 2 ? '0' : `0-${os.cpus().length - 2}`) : undefined
 const modeName = opt.mode
 const mode = modes[modeName]
 if (mode === undefined) {
@@ -163,7 +171,9 @@ function scenarioSpec (key) {
 /** Runs one request in a fresh load generator process. */
 function runLoad (request) {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(benchDir, 'load.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // taskset execs node with the IPC channel inherited.
+    const pinned = generatorCpus === undefined ? {} : { execPath: 'taskset', execArgv: ['-c', generatorCpus, process.execPath] }
+    const child = fork(path.join(benchDir, 'load.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...pinned })
     let answered = false
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -206,7 +216,7 @@ async function waitQuiet (maxS) {
 async function measure (targetName, scenarioKey, roundIndex) {
   const spec = scenarioSpec(scenarioKey)
   const quiet = cfg.waitQuietS > 0 ? await waitQuiet(cfg.waitQuietS) : undefined
-  const server = await targets[targetName].start({ inspect: spec.inspect === true })
+  const server = await targets[targetName].start({ inspect: spec.inspect === true, cpus: serverCpus })
   let result
   try {
     result = await runLoad({
@@ -258,6 +268,10 @@ async function main () {
   // Sockets: the generator holds every peer's socket, the server as many again (per process).
   const peakPeers = Math.max(only.includes('idle') ? cfg.idlePeers + cfg.idleWarmupPeers : 0, only.some(s => s.startsWith('relay')) ? 2 * cfg.rooms : 0, 2 * cfg.latencyRooms)
   const nofile = ensureNofile(peakPeers + 1024)
+  if (!(nofile.after.soft >= peakPeers + 1024)) {
+    process.stderr.write(`bench: ${nofile.note}: too few for ${peakPeers} peers; raise the hard limit (ulimit -Hn, as root) or lower --idle-peers / --rooms\n`)
+    process.exit(2)
+  }
   const ports = localPortRange()
   const notes = [nofile.note]
   if (cfg.nice !== 0) {
@@ -265,6 +279,7 @@ async function main () {
     os.setPriority(0, cfg.nice)
     notes.push(`nice ${os.getPriority(0)} for the servers and the generator`)
   }
+  if (cfg.pin) notes.push(`server pinned to CPU ${serverCpus}, generator to CPU ${generatorCpus}`)
   if (ports[1] - ports[0] + 1 < peakPeers + 1000) notes.push(`local port range ${ports.join('-')} is small for ${peakPeers} peers`)
   const [a, b] = [mode.a, mode.b]
   process.stdout.write(`bench: mode ${modeName} (${a} vs ${b}), ${cfg.rounds} round(s), scenarios ${only.join(', ')}\n`)
@@ -331,9 +346,9 @@ async function main () {
 
 function brief (r) {
   switch (r.scenario) {
-    case 'relay': return `${Math.round(r.messagesPerSec)} msg/s, ${fmt(r.serverCpuUsPerMsg, 2)} µs/msg, server ${r.serverCpuPercent.toFixed(0)}% cpu, generator ${r.generatorCpuPercent.toFixed(0)}%, other ${r.otherCpuPercent.toFixed(0)}%`
+    case 'relay': return `${Math.round(r.messagesPerSec)} msg/s, ${fmt(r.serverCpuUsPerMsg, 2)} µs/msg (${fmt(r.serverSystemUsPerMsg, 2)} system), server ${r.serverCpuPercent.toFixed(0)}% cpu, generator ${r.generatorCpuPercent.toFixed(0)}%, other ${r.otherCpuPercent.toFixed(0)}%`
     case 'latency': return `p50 ${fmt(r.p50Ms, 3)} ms, p99 ${fmt(r.p99Ms, 3)} ms (${r.samples} hops)`
-    case 'idle': return `${Math.round(r.joinsPerSec)} joins/s, ${fmt(r.rssPerPeerKiB, 2)} KiB/peer, ${r.failedJoins} failed`
+    case 'idle': return `${Math.round(r.joinsPerSec)} joins/s, ${fmt(r.serverCpuUsPerJoin, 1)} µs/join, ${fmt(r.rssPerPeerKiB, 2)} KiB/peer, ${r.failedJoins} failed`
   }
   return ''
 }

@@ -13,7 +13,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 // The figures every run reports, each for both servers (failedJoins has no ratio).
 const figureKeys = [
   'cpuUsPerMsg200', 'cpuUsPerMsg4k', 'msgsPerSec200', 'msgsPerSec4k',
-  'latencyP50Ms', 'latencyP99Ms', 'rssPerIdlePeerKiB', 'joinsPerSec', 'failedJoins'
+  'latencyP50Ms', 'latencyP99Ms', 'rssPerIdlePeerKiB', 'joinsPerSec', 'cpuUsPerJoin', 'failedJoins'
 ]
 
 function run (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
@@ -39,7 +39,7 @@ t.test('a quick bench run prints its table and writes JSON with every figure for
     'server CPU µs per relayed msg, 200 B', 'server CPU µs per relayed msg, 4 KB',
     'messages/s relayed, 200 B', 'messages/s relayed, 4 KB',
     'one-hop latency p50, ms', 'one-hop latency p99, ms',
-    'RSS per idle peer, KiB', 'joins/s', 'failed joins'
+    'RSS per idle peer, KiB', 'joins/s', 'server CPU µs per join', 'failed joins'
   ]) {
     t.ok(stdout.split('\n').some(line => line.startsWith(label)), `table row: ${label}`)
   }

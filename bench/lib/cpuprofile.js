@@ -90,12 +90,17 @@ export function summarizeProfile (profile, window) {
   }
 }
 
-/** The summary as text: the top `top` self-time functions, the groups, and project functions inclusive. */
-export function formatSummary (summary, { top = 25, title = '' } = {}) {
-  const line = r => `${r.percent.toFixed(1).padStart(6)}%  ${r.ms.toFixed(0).padStart(7)} ms  ${r.name}`
+/**
+ * The summary as text: the top `top` self-time functions, the groups, and project functions
+ * inclusive. With `per` ({count, unit}), each line also shows µs per unit (e.g. per message).
+ */
+export function formatSummary (summary, { top = 25, title = '', per } = {}) {
+  const perUnit = r => per === undefined || per.count <= 0 ? '' : `${(r.ms * 1000 / per.count).toFixed(2).padStart(7)} µs/${per.unit}  `
+  const line = r => `${r.percent.toFixed(1).padStart(6)}%  ${r.ms.toFixed(0).padStart(7)} ms  ${perUnit(r)}${r.name}`
   const out = []
   if (title !== '') out.push(title)
-  out.push(`busy ${summary.busyMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms${summary.windowed ? ' (measured window only)' : ' (whole profile)'}; percentages are of busy time`)
+  out.push(`busy ${summary.busyMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms${summary.windowed ? ' (measured window only)' : ' (whole profile)'}; percentages are of busy time` +
+    (per === undefined ? '' : `; busy time per ${per.unit}: ${(summary.busyMs * 1000 / per.count).toFixed(2)} µs (main thread)`))
   out.push('', `top ${top} functions by self time:`)
   out.push(...summary.self.slice(0, top).map(line))
   out.push('', 'self time by package / file:')

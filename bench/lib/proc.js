@@ -23,6 +23,13 @@ export function cpuTicks (pid) {
   return Number(fields[11]) + Number(fields[12])
 }
 
+/** User and system CPU time of a process in clock ticks: [utime, stime]. */
+export function cpuTicksSplit (pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return [Number(fields[11]), Number(fields[12])]
+}
+
 /** Summed CPU ticks of several processes. */
 export function cpuTicksOf (pids) {
   let sum = 0

@@ -13,6 +13,7 @@ export const figures = [
   { key: 'latencyP99Ms', label: 'one-hop latency p99, ms (light load)', scenario: 'latency', field: 'p99Ms', digits: 3, better: 'lower' },
   { key: 'rssPerIdlePeerKiB', label: 'RSS per idle peer, KiB', scenario: 'idle', field: 'rssPerPeerKiB', digits: 2, better: 'lower', target: { max: 1.05 } },
   { key: 'joinsPerSec', label: 'joins/s', scenario: 'idle', field: 'joinsPerSec', digits: 0, better: 'higher', target: { min: 0.9 } },
+  { key: 'cpuUsPerJoin', label: 'server CPU µs per join', scenario: 'idle', field: 'serverCpuUsPerJoin', digits: 1, better: 'lower' },
   { key: 'failedJoins', label: 'failed joins (worst round)', scenario: 'idle', field: 'failedJoins', digits: 0, better: 'lower', aggregate: 'max', noRatio: true }
 ]
 

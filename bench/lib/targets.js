@@ -1,10 +1,11 @@
 // The servers the bench measures ("targets") and the pairs it compares ("modes").
 //
 // A target starts fresh processes for one measurement and says where to connect:
-//   start({ inspect, nodeArgs, log }) -> { urls: string[], pids: number[], inspectors: string[], stop() }
+//   start({ inspect, nodeArgs, cpus }) -> { urls: string[], pids: number[], inspectors: string[], stop() }
 // `urls` are the servers' base URLs (peer A of a room joins urls[0], peer B the last one),
 // `pids` the processes whose CPU time and RSS are the server's, `inspectors` their V8
-// inspector URLs when `inspect` was asked (for garbage collection before reading RSS).
+// inspector URLs when `inspect` was asked (for garbage collection before reading RSS);
+// `cpus` (e.g. '1') pins the server processes to those CPUs with taskset.
 //
 // A mode is a pair [A, B] of targets; figures are given for both and as the ratio A/B.
 // A cross-instance mode (issue 4) adds a target that starts redis-server and two instances
@@ -25,16 +26,21 @@ export const repoDir = path.dirname(benchDir)
  * @param {RegExp} spec.ready matches the stdout line; group 1 is the base URL
  * @param {string[]} [spec.nodeArgs] node flags (e.g. --cpu-prof)
  * @param {boolean} [spec.inspect] also open the inspector on a free port
+ * @param {string} [spec.cpus] CPUs to pin the process (all its threads) to, e.g. '1'
  * @param {string} [spec.cwd]
  */
-export function startNode ({ args, ready, nodeArgs = [], inspect = false, cwd = repoDir, env }) {
+export function startNode ({ args, ready, nodeArgs = [], inspect = false, cpus, cwd = repoDir, env }) {
   const flags = [...nodeArgs, ...(inspect ? ['--inspect=127.0.0.1:0'] : [])]
-  const child = spawn(process.execPath, [...flags, ...args], {
+  // taskset execs node in the same process: the pid is node's.
+  const [file, argv] = cpus === undefined
+    ? [process.execPath, [...flags, ...args]]
+    : ['taskset', ['-c', cpus, process.execPath, ...flags, ...args]]
+  const child = spawn(file, argv, {
     cwd,
     env: env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const command = [process.execPath, ...flags, ...args].join(' ')
+  const command = [file, ...argv].join(' ')
   return new Promise((resolve, reject) => {
     let out = ''
     let err = ''
@@ -111,21 +117,23 @@ export function makeTargets ({ projectDir, projectArgs }) {
   return {
     project: {
       description: 'this project\'s standalone server (bin/rtc-notify.js)',
-      start: async ({ inspect, nodeArgs } = {}) => single(await startNode({
+      start: async ({ inspect, nodeArgs, cpus } = {}) => single(await startNode({
         args: [path.join(projectDir, 'bin/rtc-notify.js'), '-l', 'tcp:127.0.0.1:0', '-q', '--no-demo', ...projectArgs],
         ready: /rtc-notify listening on (http:\/\/\S+)/,
         cwd: projectDir,
         nodeArgs,
-        inspect
+        inspect,
+        cpus
       }))
     },
     baseline: {
       description: 'bare ws relay (bench/baseline-relay.js)',
-      start: async ({ inspect, nodeArgs } = {}) => single(await startNode({
+      start: async ({ inspect, nodeArgs, cpus } = {}) => single(await startNode({
         args: [path.join(benchDir, 'baseline-relay.js'), '--port', '0'],
         ready: /baseline-relay listening on (http:\/\/\S+)/,
         nodeArgs,
-        inspect
+        inspect,
+        cpus
       }))
     }
   }
