@@ -15,6 +15,9 @@ export interface CliConfig {
   resumeGrace?: number
   maxRooms?: number
   maxPeers?: number
+  queueMaxMessages?: number
+  queueMaxBytes?: number
+  queueMaxAge?: number
   demo: boolean
   metrics: boolean
   iceServers?: string[]
@@ -48,6 +51,9 @@ Options:
       --resume-grace SECONDS   how long a dropped session peer may come back (default 30, 0: off)
       --max-rooms N            refuse new rooms beyond N in this process (HTTP 503)
       --max-peers N            refuse new peers beyond N in this process (HTTP 503)
+      --queue-max-messages N   messages queued per room for an absent peer (default 64)
+      --queue-max-bytes N      bytes queued per room for an absent peer (default 262144)
+      --queue-max-age SECONDS  how long a queued message is kept (default 300)
       --ice-server URL         an ICE server for clients; repeatable; replaces the default STUN server
       --turn-url URL           a TURN server that takes REST API credentials; repeatable
       --turn-secret SECRET     its shared secret (or set RTC_NOTIFY_TURN_SECRET)
@@ -86,6 +92,9 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
         'resume-grace': { type: 'string' },
         'max-rooms': { type: 'string' },
         'max-peers': { type: 'string' },
+        'queue-max-messages': { type: 'string' },
+        'queue-max-bytes': { type: 'string' },
+        'queue-max-age': { type: 'string' },
         'ice-server': { type: 'string', multiple: true },
         'turn-url': { type: 'string', multiple: true },
         'turn-secret': { type: 'string' },
@@ -122,6 +131,9 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
   if (v['turn-url'] !== undefined && (turnSecret === undefined || turnSecret === '')) {
     throw new UsageError('--turn-url needs --turn-secret (or RTC_NOTIFY_TURN_SECRET)')
   }
+  if (v.redis !== undefined && !/^rediss?:\/\/./.test(v.redis)) {
+    throw new UsageError(`invalid --redis ${JSON.stringify(v.redis)}: expected a URL like redis://HOST:PORT`)
+  }
   const workers = count('--workers', v.workers)
   if (workers !== undefined && v.redis === undefined) throw new UsageError('--workers needs --redis: workers share rooms through it')
 
@@ -141,6 +153,9 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       resumeGrace: seconds('--resume-grace', v['resume-grace']),
       maxRooms: count('--max-rooms', v['max-rooms']),
       maxPeers: count('--max-peers', v['max-peers']),
+      queueMaxMessages: count('--queue-max-messages', v['queue-max-messages']),
+      queueMaxBytes: count('--queue-max-bytes', v['queue-max-bytes']),
+      queueMaxAge: positiveSeconds('--queue-max-age', v['queue-max-age']),
       demo: !v['no-demo'],
       metrics: v.metrics,
       iceServers: v['ice-server'],
@@ -159,6 +174,12 @@ function seconds (flag: string, value: string | undefined): number | undefined {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
     throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: expected a number of seconds, 0 or more`)
   }
+  return n
+}
+
+function positiveSeconds (flag: string, value: string | undefined): number | undefined {
+  const n = seconds(flag, value)
+  if (n === 0) throw new UsageError(`invalid ${flag} "0": expected a number of seconds above 0`)
   return n
 }
 

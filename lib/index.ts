@@ -10,3 +10,4 @@ export type {
 export { Failure, type FailureReason } from './protocol.js'
 export { CloseCode } from './peer.js'
 export * as errors from './errors.js'
+export { RedisStore, redisStore, type RedisStoreOptions } from './stores/redis.js'

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { CliConfig } from './cli-options.js'
 import type { NotifyOptions } from './options.js'
 import { notify } from './plugin.js'
+import { redisStore } from './stores/redis.js'
 import type { RoomStore } from './stores/store.js'
 
 const demoPage = new URL('../example/webrtc.html', import.meta.url)
@@ -18,6 +19,9 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
     resumeGrace: config.resumeGrace,
     maxRooms: config.maxRooms,
     maxPeers: config.maxPeers,
+    queueMaxMessages: config.queueMaxMessages,
+    queueMaxBytes: config.queueMaxBytes,
+    queueMaxAge: config.queueMaxAge,
     iceServers: config.iceServers?.map(urls => ({ urls })),
     turn: config.turnUrls === undefined
       ? undefined
@@ -32,15 +36,17 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
  * Builds the standalone server: the plugin, /health, and (unless turned off) the demo call
  * page at / with the browser client at /client.js.
  * @param tls the PEM certificate and key, for a tls: listener
+ * @param store the room store; by default the Redis store with --redis, otherwise in memory
  */
 export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key: Buffer }, store?: RoomStore): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel },
     // Each join is one request: the plugin logs rooms and refusals itself, without the noise.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     ...(tls === undefined ? {} : { https: tls })
   })
-  await app.register(notify, pluginOptions(config, store))
+  const roomStore = store ?? (config.redis === undefined ? undefined : redisStore({ url: config.redis }))
+  await app.register(notify, pluginOptions(config, roomStore))
   if (config.demo) {
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(demoPage)))
     app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(await readFile(clientModule)))

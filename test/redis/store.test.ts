@@ -1,0 +1,166 @@
+// The Redis store: the RoomStore contract with two instances (two stores, each with its own
+// connections) on one real redis-server, then what only a shared, remote store has to get right.
+import { Redis } from 'ioredis'
+import t, { type Test } from 'tap'
+import { redisStore, type RedisStore, type RedisStoreOptions, type StoreContext } from '../../lib/index.js'
+import { until } from '../helpers/client.js'
+import { conformance, RecordingSink, testContext } from '../stores/conformance.js'
+import { RedisServer } from './redis-server.js'
+
+const redis = await RedisServer.start(t)
+const admin = new Redis(redis.url)
+t.teardown(() => admin.quit())
+
+conformance(t, {
+  async open (t, context) {
+    return [await started(t, {}, context), await started(t, {}, context)]
+  }
+})
+
+/** A started Redis store, closed when `t` ends. */
+async function started (t: Test, options: Partial<RedisStoreOptions> = {}, context?: Partial<StoreContext>): Promise<RedisStore> {
+  const store = redisStore({ url: redis.url, ...options })
+  await store.start(testContext(context))
+  t.teardown(() => store.close())
+  return store
+}
+
+let rooms = 0
+const room = (): string => `redis-store-${++rooms}`
+
+t.test('a room\'s keys share its hash tag, and nothing of it is left after the call', async t => {
+  const [a, b] = [await started(t, { prefix: 'keys-test:' }), await started(t, { prefix: 'keys-test:' })]
+  const r = room()
+  await a.reserve(r, 'p1')
+  await a.attach(r, 'p1', 'c1', new RecordingSink())
+  await a.relay(r, 'p1', 'queued')
+  await a.openSession(r, 'p1', 'token-1')
+  const roomKeys = (await admin.keys('keys-test:*')).filter(key => key.includes(r)).sort()
+  t.same(roomKeys, [`keys-test:{${r}}:queue`, `keys-test:{${r}}:room`], 'two keys, one hash tag: one Cluster slot')
+  const q = new RecordingSink()
+  await b.reserve(r, 'p2')
+  await b.attach(r, 'p2', 'c2', q)
+  t.equal(await a.leave(r, 'p1', 'c1'), true)
+  await until(() => q.events.includes('end'))
+  await until(async () => (await admin.keys('keys-test:*')).every(key => key.startsWith('keys-test:instance')))
+  t.same((await admin.keys('keys-test:*')).filter(key => !/^keys-test:instances?[:]?/.test(key)), [], 'no room, queue or token key left')
+  for (const id of await admin.smembers('keys-test:instances')) {
+    t.equal(await admin.scard(`keys-test:instance:${id}:rooms`), 0, 'no instance lists a room')
+  }
+})
+
+t.test('redisStore({ client }) works through the given client and leaves it open', async t => {
+  const client = new Redis(redis.url)
+  t.teardown(() => client.quit())
+  const store = redisStore({ client })
+  await store.start(testContext())
+  t.equal(await store.reserve(room(), 'p'), 'created')
+  await store.close()
+  t.equal(await client.ping(), 'PONG', 'the caller\'s client is still usable')
+})
+
+t.test('redisStore needs exactly one of url and client, and a prefix without braces', async t => {
+  t.throws(() => redisStore({}), /exactly one of `url` and `client`/)
+  t.throws(() => redisStore({ url: redis.url, client: admin }), /exactly one/)
+  t.throws(() => redisStore({ url: redis.url, prefix: 'a{b}:' }), /braces/)
+})
+
+t.test('start fails with a clear error when Redis is unreachable', async t => {
+  const store = redisStore({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 })
+  await t.rejects(store.start(testContext()), /cannot use Redis: not reachable within 300 ms/)
+})
+
+t.test('an instance gone with bound seats: the others end its calls', async t => {
+  const survivor = await started(t, { livenessMs: 600 })
+  const gone = redisStore({ url: redis.url, livenessMs: 600 })
+  await gone.start(testContext())
+  const r = room()
+  const partner = new RecordingSink()
+  await gone.reserve(r, 'p1')
+  await gone.attach(r, 'p1', 'c1', new RecordingSink())
+  await survivor.reserve(r, 'p2')
+  await survivor.attach(r, 'p2', 'c2', partner)
+  // close() without leaving first, as a crash would: the seat stays, the liveness key goes.
+  await gone.close()
+  await until(() => partner.events.includes('end'), 10_000)
+  t.equal(await survivor.reserve(r, 'p3'), 'created', 'the room was deleted')
+})
+
+t.test('an instance gone with a suspended session seat: the others keep the grace period', async t => {
+  const graceMs = 500
+  const survivor = await started(t, { livenessMs: 600 }, { graceMs })
+  const gone = redisStore({ url: redis.url, livenessMs: 600 })
+  await gone.start(testContext({ graceMs }))
+  const r = room()
+  const partner = new RecordingSink()
+  await gone.reserve(r, 'p1')
+  await gone.attach(r, 'p1', 'c1', new RecordingSink())
+  await gone.openSession(r, 'p1', `token-${r}`)
+  await survivor.reserve(r, 'p2')
+  await survivor.attach(r, 'p2', 'c2', partner)
+  await gone.suspend(r, 'p1', 'c1')
+  await gone.close()
+  t.equal(await survivor.reserve(r, 'p3'), 'full', 'the seat is held')
+  await until(() => partner.events.includes('end'), 10_000)
+  t.same(await survivor.claim(r, `token-${r}`), { ok: false, reason: 'unknown_token' }, 'the grace period ended the call')
+})
+
+t.test('a session seat of an instance gone while connected is suspended, and can be resumed elsewhere', async t => {
+  const survivor = await started(t, { livenessMs: 600 })
+  const gone = redisStore({ url: redis.url, livenessMs: 600 })
+  await gone.start(testContext())
+  const r = room()
+  const partner = new RecordingSink()
+  await gone.reserve(r, 'p1')
+  await gone.attach(r, 'p1', 'c1', new RecordingSink())
+  const { token } = await gone.openSession(r, 'p1', `token-${r}`)
+  await survivor.reserve(r, 'p2')
+  await survivor.attach(r, 'p2', 'c2', partner)
+  await gone.close()
+  await until(() => partner.events.includes('presence reconnecting'), 10_000)
+  t.equal(await survivor.relay(r, 'p2', 'for the resumed peer'), 'queued')
+  t.same(await survivor.claim(r, token), { ok: true, peerId: 'p1' })
+  const back = new RecordingSink()
+  await survivor.attach(r, 'p1', 'c3', back)
+  t.same(back.frames(), ['for the resumed peer'])
+  await until(() => partner.events.includes('presence back'))
+})
+
+t.test('frames published while an instance\'s subscriber is cut are queued and delivered in order', async t => {
+  const [a, b] = [await started(t), await started(t)]
+  const r = room()
+  const pa = new RecordingSink()
+  const pb = new RecordingSink()
+  await a.reserve(r, 'p1')
+  await a.attach(r, 'p1', 'c1', pa)
+  await b.reserve(r, 'p2')
+  await b.attach(r, 'p2', 'c2', pb)
+  await admin.client('KILL', 'TYPE', 'pubsub')
+  const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => b.relay(r, 'p2', `${i}`)))
+  t.ok(outcomes.every(o => o === 'queued' || o === 'delivered'))
+  t.ok(outcomes.includes('queued'), 'with nobody subscribed, frames wait in the queue')
+  await until(() => pa.frames().length === 20, 10_000)
+  t.same(pa.frames(), Array.from({ length: 20 }, (_, i) => `${i}`))
+  await until(() => a.available && b.available)
+  t.equal(await b.relay(r, 'p2', 'live again'), 'delivered')
+  await until(() => pa.frames().length === 21)
+})
+
+t.test('Redis restarting: unavailable, failing fast, then back; calls that lived there end', async t => {
+  const own = await RedisServer.start(t)
+  const store = redisStore({ url: own.url })
+  await store.start(testContext())
+  t.teardown(() => store.close())
+  const r = room()
+  const sink = new RecordingSink()
+  await store.reserve(r, 'p1')
+  await store.attach(r, 'p1', 'c1', sink)
+  await own.stop()
+  await until(() => !store.available)
+  await t.rejects(Promise.resolve(store.relay(r, 'p1', 'x')), 'commands fail while Redis is away')
+  await t.rejects(store.reserve(room(), 'p'))
+  await own.restart()
+  await until(() => store.available, 10_000)
+  await until(() => sink.events.includes('end'))
+  t.equal(await store.reserve(r, 'p2'), 'created', 'serving again')
+})
