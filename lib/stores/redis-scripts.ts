@@ -341,3 +341,11 @@ export const roomScripts = {
 export function scriptSource (body: string): string {
   return prologue + body
 }
+
+/** The connection id an instance message is for, and where its payload starts. */
+export function parseInstanceMessage (message: Buffer): { id: string, payload: number } {
+  const colon = message.indexOf(0x3a, 1)
+  const start = colon + 1
+  const payload = start + Number(message.toString('latin1', 1, colon))
+  return { id: message.toString('utf8', start, payload), payload }
+}

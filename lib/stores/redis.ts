@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { roomScripts, scriptSource } from './redis-scripts.js'
+import { pipelineResults, storeConnectionOptions, whenReady, withTimeout } from './redis-connection.js'
+import { parseInstanceMessage, roomScripts, scriptSource } from './redis-scripts.js'
 import type {
   ClaimResult, ExpiryResult, Frame, PeerSink, PresenceState, QueueLimits, RelayOutcome,
   ReserveResult, RoomStore, SessionGrant, StoreContext, StoreLog
@@ -88,18 +89,10 @@ export class RedisStore implements RoomStore {
     this.channels = `${this.prefix}channel:`
     this.livenessMs = options.livenessMs ?? 6000
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000
-    // Fail fast while Redis is away rather than queue commands, and never send one twice.
-    const own = {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000)
-    }
     this.ownsClient = options.client === undefined
-    this.client = options.client ?? new Redis(options.url!, own)
+    this.client = options.client ?? new Redis(options.url!, storeConnectionOptions)
     // The channel is subscribed again by `recover`, which also fetches what was missed.
-    this.subscriber = this.client.duplicate({ ...own, autoResubscribe: false })
+    this.subscriber = this.client.duplicate({ ...storeConnectionOptions, autoResubscribe: false })
     for (const [name, body] of Object.entries(roomScripts)) {
       this.client.defineCommand(name, { numberOfKeys: 2, lua: scriptSource(body) })
     }
@@ -271,14 +264,14 @@ export class RedisStore implements RoomStore {
 
   // A message from another instance (or this one) for a local connection.
   private receive (message: Buffer): void {
-    const { id, payload } = parseMessage(message)
+    const { id, payload } = parseInstanceMessage(message)
     const connection = this.connections.get(id)
     if (connection === undefined) return
     if (connection.fetching > 0) connection.held.push(message)
     else this.dispatch(connection, message, payload)
   }
 
-  private dispatch (connection: LocalConnection, message: Buffer, payload = parseMessage(message).payload): void {
+  private dispatch (connection: LocalConnection, message: Buffer, payload = parseInstanceMessage(message).payload): void {
     switch (message[0]) {
       case 0x64: // d
         connection.sink.deliver(message.subarray(payload))
@@ -347,7 +340,7 @@ export class RedisStore implements RoomStore {
       .set(this.liveKey(id), '1', 'PX', this.livenessMs)
       .sadd(this.instancesKey(), id)
     if (this.answerable.size > 0) pipeline.sadd(this.roomsKey(id), ...this.answerable.keys())
-    failed(await pipeline.exec())
+    pipelineResults(await pipeline.exec())
     if (previous === '') return
     const connections = [...this.connections.values()]
     await Promise.all(connections.map(connection => this.resync(connection)))
@@ -415,7 +408,7 @@ export class RedisStore implements RoomStore {
     if (ids.length === 0) return
     const pipeline = this.client.pipeline()
     for (const id of ids) pipeline.exists(this.liveKey(id))
-    const alive = failed(await pipeline.exec())
+    const alive = pipelineResults(await pipeline.exec())
     for (let i = 0; i < ids.length; i++) {
       if (alive[i] === 0) await this.reapInstance(ids[i])
     }
@@ -428,7 +421,7 @@ export class RedisStore implements RoomStore {
     const rooms = await this.client.smembers(this.roomsKey(dead))
     if (rooms.length > 0) this.log.info({ instance: dead, rooms: rooms.length }, 'reclaiming the seats of a dead instance')
     await Promise.all(rooms.map(roomId => this.reapRoom(roomId, dead)))
-    failed(await this.client.pipeline().del(this.roomsKey(dead)).srem(this.instancesKey(), dead).del(lock).exec())
+    pipelineResults(await this.client.pipeline().del(this.roomsKey(dead)).srem(this.instancesKey(), dead).del(lock).exec())
   }
 
   private async reapRoom (roomId: string, dead: string): Promise<void> {
@@ -484,55 +477,7 @@ export function redisStore (options: RedisStoreOptions): RedisStore {
   return new RedisStore(options)
 }
 
-// `<kind><length>:<connection id><payload>`: the connection id, and where the payload starts.
-function parseMessage (message: Buffer): { id: string, payload: number } {
-  const colon = message.indexOf(0x3a, 1)
-  const start = colon + 1
-  const payload = start + Number(message.toString('latin1', 1, colon))
-  return { id: message.toString('utf8', start, payload), payload }
-}
-
 // Lua reads numbers from strings; "Infinity" is not one.
 function finite (n: number): number {
   return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER
-}
-
-// A pipeline's results, or its first error thrown.
-function failed (results: Array<[Error | null, unknown]> | null): unknown[] {
-  if (results === null) throw new Error('pipeline aborted')
-  for (const [err] of results) if (err !== null) throw err
-  return results.map(([, value]) => value)
-}
-
-async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-async function whenReady (client: Redis, timeoutMs: number): Promise<void> {
-  if (client.status === 'wait') client.connect().catch(noop)
-  if (client.status === 'ready') return
-  await new Promise<void>((resolve, reject) => {
-    let lastError: Error | undefined
-    const onError = (err: Error): void => { lastError = err }
-    const onReady = (): void => { done(); resolve() }
-    const timer = setTimeout(() => {
-      done()
-      reject(new Error(`not reachable within ${timeoutMs} ms${lastError === undefined ? '' : `: ${lastError.message}`}`))
-    }, timeoutMs)
-    const done = (): void => {
-      clearTimeout(timer)
-      client.off('ready', onReady)
-      client.off('error', onError)
-    }
-    client.on('ready', onReady)
-    client.on('error', onError)
-  })
 }

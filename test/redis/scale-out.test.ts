@@ -7,11 +7,11 @@ import { RedisServer } from './redis-server.js'
 
 const redis = await RedisServer.start(t)
 const flags = ['--queue-max-messages', '5', '--queue-max-bytes', '4096', '--resume-grace', '10']
-// c drops session peers sooner: its grace is 1 s.
+// c is quicker to forget: its grace and its queue's age limit are 1 s.
 const [a, b, c] = await Promise.all([
   startInstance(t, redis.url, flags),
   startInstance(t, redis.url, flags),
-  startInstance(t, redis.url, [...flags, '--resume-grace', '1'])
+  startInstance(t, redis.url, [...flags, '--resume-grace', '1', '--queue-max-age', '1'])
 ])
 
 /**
@@ -67,6 +67,18 @@ t.test('the byte cap holds across instances', async t => {
   const pb = await join(roomAt(a, room))
   t.same(await pb.next(), { method: 'NOTIFY', data: big })
   t.same(await pb.next(), { method: 'NOTIFY', data: big })
+})
+
+t.test('queued frames expire at the age limit, and the peer joining at another instance never gets them', async t => {
+  const room = freshRoom()
+  const pa = await join(roomAt(c, room))
+  pa.send({ method: 'NOTIFY', data: 'stale' })
+  t.same(await pa.next(5000), { code: 'failed', reason: 'queued messages expired before the other peer joined' })
+  const pb = await join(roomAt(a, room))
+  pb.send({ method: 'NOTIFY', data: 'hello' })
+  t.same(await pa.next(), { method: 'NOTIFY', data: 'hello' })
+  pa.send({ method: 'NOTIFY', data: 'fresh' })
+  t.same(await pb.next(), { method: 'NOTIFY', data: 'fresh' }, 'the expired frame was never delivered')
 })
 
 t.test('racing joins split across instances never put three in a room', async t => {

@@ -49,6 +49,43 @@ t.test('a room\'s keys share its hash tag, and nothing of it is left after the c
   }
 })
 
+t.test('many calls come and go, some with sessions: nothing is left in Redis', async t => {
+  const prefix = 'soak-test:'
+  const [a, b] = [await started(t, { prefix }), await started(t, { prefix })]
+  for (let i = 0; i < 200; i++) {
+    const r = room()
+    await a.reserve(r, 'p1')
+    await a.attach(r, 'p1', `c1-${i}`, new RecordingSink())
+    await a.relay(r, 'p1', 'queued for p2')
+    await b.reserve(r, 'p2')
+    await b.attach(r, 'p2', `c2-${i}`, new RecordingSink())
+    await b.relay(r, 'p2', 'live')
+    if (i % 3 === 0) {
+      await a.openSession(r, 'p1', `token-${i}`)
+      await a.suspend(r, 'p1', `c1-${i}`)
+      await b.relay(r, 'p2', 'queued for p1')
+    }
+    if (i % 2 === 0) {
+      await a.leave(r, 'p1', `c1-${i}`)
+    } else {
+      await b.leave(r, 'p2', `c2-${i}`)
+      // What the room manager's grace timer does for a suspended peer.
+      if (i % 3 === 0) t.equal(await a.leave(r, 'p1', `c1-${i}`), false, 'the call had already ended')
+    }
+    if (i % 5 === 0) {
+      const other = room()
+      await b.reserve(other, 'p3')
+      await b.release(other, 'p3')
+    }
+  }
+  const leftOver = async (): Promise<string[]> => {
+    const keys = (await admin.keys(`${prefix}*`)).filter(key => !/^soak-test:instances?(:[^:]+)?$/.test(key))
+    return keys
+  }
+  await until(async () => (await leftOver()).length === 0).catch(() => {})
+  t.same(await leftOver(), [], 'no room, queue, token or instance room set left')
+})
+
 t.test('redisStore({ client }) works through the given client and leaves it open', async t => {
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())

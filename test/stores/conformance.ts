@@ -61,6 +61,17 @@ async function settle (store: RoomStore, roomId: string, from: TestPeer, to: Tes
   to.sink.events.splice(to.sink.events.indexOf(`deliver ${marker}`), 1)
 }
 
+// p at `a` with a session, suspended (its connection dropped); q at `b`, told so.
+async function suspendedPair (a: RoomStore, b: RoomStore): Promise<{ r: string, p: TestPeer, q: TestPeer, token: string }> {
+  const r = room()
+  const p = await connect(a, r)
+  const q = await connect(b, r)
+  const { token } = await a.openSession(r, p.peerId, `token-p-${r}`)
+  await a.suspend(r, p.peerId, p.connectionId)
+  await until(() => q.sink.events.includes('presence reconnecting'))
+  return { r, p, q, token }
+}
+
 /** Runs the contract's tests against the stores `fixture` makes. */
 export function conformance (t: Test, fixture: StoreFixture): void {
   t.test('a store is available once started', async t => {
@@ -321,15 +332,10 @@ export function conformance (t: Test, fixture: StoreFixture): void {
 
   t.test('grace running out: leave with the suspended connection ends the partner', async t => {
     const [a, b] = await fixture.open(t)
-    const r = room()
-    const p = await connect(a, r)
-    const q = await connect(b, r)
-    await a.openSession(r, p.peerId, 'token-' + r)
-    await a.suspend(r, p.peerId, p.connectionId)
-    await until(() => q.sink.events.includes('presence reconnecting'))
+    const { r, p, q, token } = await suspendedPair(a, b)
     t.equal(await a.leave(r, p.peerId, p.connectionId), true)
     await until(() => q.sink.events.includes('end'))
-    t.same(await b.claim(r, 'token-' + r), { ok: false, reason: 'unknown_token' })
+    t.same(await b.claim(r, token), { ok: false, reason: 'unknown_token' })
   })
 
   t.test('suspend: false when the room is gone or the connection is not the seat\'s', async t => {
@@ -340,15 +346,10 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     t.equal(await b.suspend(r, p.peerId, 'another connection'), false)
   })
 
-  t.test('a peer that joins while its partner is suspended hears "away" and gets "back" later', async t => {
+  t.test('a peer asking for a session while its partner is away hears "away", then "back"', async t => {
     const [a, b] = await fixture.open(t)
-    const r = room()
-    const p = await connect(a, r)
-    const q = await connect(b, r)
-    await a.openSession(r, p.peerId, 'tok-' + r)
-    await a.suspend(r, p.peerId, p.connectionId)
-    const grant = await b.openSession(r, q.peerId, 'tok2-' + r)
-    t.equal(grant.partner, 'away')
+    const { r, p, q } = await suspendedPair(a, b)
+    t.equal((await b.openSession(r, q.peerId, `token-q-${r}`)).partner, 'away')
     const back = { connectionId: id('conn'), sink: new RecordingSink() }
     await a.attach(r, p.peerId, back.connectionId, back.sink)
     await until(() => q.sink.events.includes('presence back'))
