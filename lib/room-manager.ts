@@ -87,6 +87,8 @@ export class RoomManager {
   private readonly graceTimers = new Set<NodeJS.Timeout>()
   private heartbeat: NodeJS.Timeout | undefined
   private closing = false
+  private failureLoggedAt = 0
+  private failuresSuppressed = 0
   private whenAllClosed: (() => void) | undefined
   // One listener of each kind for every socket; the socket carries its Peer.
   private readonly onMessage: (this: WebSocket, data: WebSocket.RawData, isBinary: boolean) => void
@@ -319,7 +321,15 @@ export class RoomManager {
   }
 
   private failed (peer: Peer, err: unknown, frame?: GetFrame): void {
-    this.log.error({ err, room: peer.roomId }, 'failed to handle a frame')
+    // One log line a second at most: with the store unreachable, every frame of every peer fails.
+    const now = Date.now()
+    if (now - this.failureLoggedAt >= 1000) {
+      this.log.error({ err, room: peer.roomId, suppressed: this.failuresSuppressed }, 'failed to handle a frame')
+      this.failureLoggedAt = now
+      this.failuresSuppressed = 0
+    } else {
+      this.failuresSuppressed++
+    }
     const hasMsgId = frame !== undefined && 'msg_id' in frame
     this.reject(peer, new Rejection(Failure.Internal, frame?.msg_id, hasMsgId))
   }
