@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type WebSocket from 'ws'
 import {
   CapacityError, RoomFullError, ShuttingDownError, StoreUnavailableError, BadResumeTokenError
@@ -9,6 +8,7 @@ import {
   Failure, Rejection, Resource, failedReply, parseFrame, successReply,
   type FailureReason, type GetFrame
 } from './protocol.js'
+import { randomId } from './random-id.js'
 import { RateLimiter } from './rate-limiter.js'
 import type { RelayOutcome, RoomStore } from './stores/store.js'
 
@@ -66,11 +66,6 @@ type TaggedSocket = WebSocket & { [kPeer]: Peer }
 
 // How long shutdown waits for peers to finish the closing handshake before cutting them off.
 const closeTimeoutMs = 2000
-
-/** A fresh unguessable id; `bytes` of randomness, base64url. */
-export function randomId (bytes: number): string {
-  return randomBytes(bytes).toString('base64url')
-}
 
 /**
  * The rules of a call: who may take a seat, where a frame goes, what a leave does. It knows

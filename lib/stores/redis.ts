@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { randomId } from '../random-id.js'
 import { pipelineResults, storeConnectionOptions, whenReady, withTimeout } from './redis-connection.js'
 import { parseInstanceMessage, roomScripts, scriptSource } from './redis-scripts.js'
 import type {
@@ -333,7 +333,7 @@ export class RedisStore implements RoomStore {
    */
   private async register (): Promise<void> {
     const previous = this.instanceId
-    const id = randomBytes(9).toString('base64url')
+    const id = randomId(9)
     await this.subscriber.subscribe(this.channels + id)
     this.instanceId = id
     const pipeline = this.client.pipeline()
