@@ -318,7 +318,7 @@ async function main () {
     }
   }
 
-  const summary = summarize(rounds, a, b, new Set(only))
+  const summary = summarize(rounds, a, b, new Set(only), mode.targets !== false)
   const finished = new Date()
   const cpu = os.cpus()
   const report = {

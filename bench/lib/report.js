@@ -30,11 +30,14 @@ export function median (values) {
  * @param {string} a target name (numerator)
  * @param {string} b target name (denominator)
  * @param {Set<string>} ran the scenarios that ran
+ * @param {boolean} [withTargets] judge the ratios against the issue's targets (they are for the
+ *   project against the bare relay; other pairs only report)
  */
-export function summarize (rounds, a, b, ran) {
+export function summarize (rounds, a, b, ran, withTargets = true) {
   const out = []
-  for (const f of figures) {
-    if (!ran.has(f.scenario)) continue
+  for (const spec of figures) {
+    if (!ran.has(spec.scenario)) continue
+    const f = withTargets ? spec : { ...spec, target: undefined }
     const samples = {}
     const value = {}
     for (const t of [a, b]) {

@@ -12,6 +12,7 @@
 // with --redis (urls of both, pids of both and of redis-server) and a mode pairing it with
 // the in-process project target, e.g. `redis: { a: 'project-redis', b: 'project' }`.
 import { spawn } from 'node:child_process'
+import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { inspectorLine } from './inspector.js'
@@ -126,6 +127,38 @@ export function makeTargets ({ projectDir, projectArgs }) {
         cpus
       }))
     },
+    'project-redis': {
+      description: 'two project instances sharing rooms through redis-server (--redis); CPU of both and of redis-server',
+      start: async ({ inspect, nodeArgs, cpus } = {}) => {
+        const redis = await startRedis(cpus)
+        const instance = () => startNode({
+          args: [path.join(projectDir, 'bin/rtc-notify.js'), '-l', 'tcp:127.0.0.1:0', '-q', '--no-demo', '--redis', redis.url, ...projectArgs],
+          ready: /rtc-notify listening on (http:\/\/\S+)/,
+          cwd: projectDir,
+          nodeArgs,
+          inspect,
+          cpus
+        })
+        let instances
+        try {
+          instances = [await instance(), await instance()]
+        } catch (err) {
+          await redis.stop()
+          throw err
+        }
+        return {
+          urls: instances.map(i => i.url),
+          pids: [...instances.map(i => i.pid), redis.pid],
+          inspectors: instances.flatMap(i => i.inspector === undefined ? [] : [i.inspector]),
+          commands: [...instances.map(i => i.command), redis.command],
+          stop: async () => {
+            const codes = await Promise.all(instances.map(i => i.stop()))
+            await redis.stop()
+            return codes
+          }
+        }
+      }
+    },
     baseline: {
       description: 'bare ws relay (bench/baseline-relay.js)',
       start: async ({ inspect, nodeArgs, cpus } = {}) => single(await startNode({
@@ -141,5 +174,48 @@ export function makeTargets ({ projectDir, projectArgs }) {
 
 /** Pairs of targets to compare: figures for both and the ratio a/b. */
 export const modes = {
-  local: { a: 'project', b: 'baseline', description: 'project server vs bare ws relay, one process each' }
+  local: { a: 'project', b: 'baseline', description: 'project server vs bare ws relay, one process each' },
+  redis: {
+    a: 'project-redis',
+    b: 'project',
+    description: 'two project instances on one Redis, the peers of every room split across them, vs one in-process project server',
+    // The issue's targets are for the project against the bare relay; this pair only reports.
+    targets: false
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (redis-server cannot take port 0). */
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts a throwaway redis-server (no persistence) and waits until it accepts connections. */
+async function startRedis (cpus) {
+  const port = await freePort()
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  const [file, argv] = cpus === undefined ? ['redis-server', args] : ['taskset', ['-c', cpus, 'redis-server', ...args]]
+  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  await new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`redis-server not ready after 10 s\n${out}`)), 10000)
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', chunk => {
+      out += chunk
+      if (/Ready to accept connections/.test(out)) {
+        clearTimeout(timer)
+        child.stdout.resume()
+        resolve()
+      }
+    })
+    child.once('error', reject)
+    child.once('exit', code => reject(new Error(`redis-server exited (${code})\n${out}`)))
+  })
+  return { pid: child.pid, url: `redis://127.0.0.1:${port}`, command: [file, ...argv].join(' '), stop: () => stopChild(child) }
 }
