@@ -33,6 +33,8 @@ export class Peer implements PeerSink {
   token: string | undefined = undefined
   /** Why this connection is going away, once it is; the manager reads it at close. */
   ending: 'partner_left' | 'replaced' | 'shutdown' | 'refused' | undefined = undefined
+  /** Frames received while the store binds the connection; undefined once bound. */
+  backlog: Array<[Buffer, boolean]> | undefined = []
   /** Pending expiry check of frames this peer queued for an absent partner. */
   expiryTimer: NodeJS.Timeout | undefined = undefined
 

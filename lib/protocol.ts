@@ -60,6 +60,16 @@ export class Rejection {
 }
 
 /**
+ * A refusal of a frame that parsed (or failed to), carrying its msg_id when it had one.
+ * @param frame what parseFrame made of the frame
+ * @param failure why it is refused
+ */
+export function refusal (frame: NotifyFrame | GetFrame | Rejection, failure: FailureReason): Rejection {
+  if (frame instanceof Rejection) return new Rejection(failure, frame.msgId, frame.hasMsgId)
+  return 'msg_id' in frame ? new Rejection(failure, frame.msg_id, true) : new Rejection(failure)
+}
+
+/**
  * Parses and validates one text frame.
  * @param text the frame as received
  * @returns the frame when it is a valid NOTIFY or GET, otherwise a Rejection naming what was wrong

@@ -5,7 +5,7 @@ import {
 import type { IceServer } from './options.js'
 import { CloseCode, Peer } from './peer.js'
 import {
-  Failure, Rejection, Resource, failedReply, parseFrame, successReply,
+  Failure, Rejection, Resource, failedReply, parseFrame, refusal, successReply,
   type FailureReason, type GetFrame
 } from './protocol.js'
 import { randomId } from './random-id.js'
@@ -204,7 +204,7 @@ export class RoomManager {
     socket.on('error', this.onError)
     socket.on('pong', onPong)
     this.peers.add(peer)
-    this.track(this.store.attach(seat.roomId, seat.peerId, peer.connectionId, peer).catch(err => {
+    this.track(this.store.attach(seat.roomId, seat.peerId, peer.connectionId, peer).then(() => this.attached(peer), err => {
       this.log.error({ err, room: seat.roomId }, 'room store failed to bind a connection')
       peer.close(CloseCode.InternalError, Failure.Internal.message, 'refused')
     }))
@@ -248,16 +248,10 @@ export class RoomManager {
   // The hot path: every frame of every peer.
   private receive (peer: Peer, data: Buffer, isBinary: boolean): void {
     if (peer.ending !== undefined) return
+    if (peer.backlog !== undefined) return this.hold(peer, data, isBinary)
     const verdict = peer.limiter.take(Date.now())
-    if (verdict !== 'allowed') {
-      if (verdict === 'abusive') {
-        peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
-      } else {
-        this.reject(peer, new Rejection(Failure.RateLimited))
-      }
-      return
-    }
-    if (isBinary) return this.reject(peer, new Rejection(Failure.BinaryFrame))
+    if (verdict === 'abusive') return peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
+    if (isBinary) return this.reject(peer, new Rejection(verdict === 'allowed' ? Failure.BinaryFrame : Failure.RateLimited))
     // ws enforces maxPayload itself when it was configured with ours; an app that registered
     // @fastify/websocket with a larger limit gets the same answer here.
     if (data.length > this.options.maxPayload) {
@@ -265,6 +259,9 @@ export class RoomManager {
       return
     }
     const frame = parseFrame(data.toString())
+    // A limited frame is still parsed, to echo its msg_id: the client may be waiting on it.
+    // (A client that keeps it up is closed as abusive, which bounds that work.)
+    if (verdict === 'limited') return this.reject(peer, refusal(frame, Failure.RateLimited))
     if (frame instanceof Rejection) return this.reject(peer, frame)
     if (this.logFrames) this.log.debug({ room: peer.roomId, method: frame.method, bytes: data.length }, 'frame')
     if (frame.method === 'NOTIFY') {
@@ -274,7 +271,25 @@ export class RoomManager {
       else outcome.then(o => this.relayed(peer, o), err => this.failed(peer, err))
       return
     }
-    this.answer(peer, frame).catch(err => this.failed(peer, err, frame))
+    if (frame.resource === Resource.PeerConnection) this.answerConfiguration(peer, frame)
+    else this.answerSession(peer, frame).catch(err => this.failed(peer, err, frame))
+  }
+
+  // Frames that arrive while the store binds the connection wait for it: what was queued for
+  // the peer must reach it before anything else, the answers to its own first requests too.
+  private hold (peer: Peer, data: Buffer, isBinary: boolean): void {
+    const backlog = peer.backlog!
+    if (backlog.length >= this.options.messageBurst) {
+      peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
+      return
+    }
+    backlog.push([data, isBinary])
+  }
+
+  private attached (peer: Peer): void {
+    const backlog = peer.backlog
+    peer.backlog = undefined
+    if (backlog !== undefined) for (const [data, isBinary] of backlog) this.receive(peer, data, isBinary)
   }
 
   private relayed (peer: Peer, outcome: RelayOutcome): void {
@@ -295,14 +310,22 @@ export class RoomManager {
     }
   }
 
-  private async answer (peer: Peer, frame: GetFrame): Promise<void> {
-    if (frame.resource === Resource.PeerConnection) {
-      const iceServers = await this.options.iceServers(peer)
-      peer.send(successReply(frame, { configuration: { iceServers } }))
-      return
+  // Answered at once when the ICE servers are at hand, so answers keep the order of requests.
+  private answerConfiguration (peer: Peer, frame: GetFrame): void {
+    const reply = (iceServers: IceServer[]): void => peer.send(successReply(frame, { configuration: { iceServers } }))
+    let iceServers
+    try {
+      iceServers = this.options.iceServers(peer)
+    } catch (err) {
+      return this.failed(peer, err, frame)
     }
+    if (Array.isArray(iceServers)) reply(iceServers)
+    else iceServers.then(reply, err => this.failed(peer, err, frame))
+  }
+
+  private async answerSession (peer: Peer, frame: GetFrame): Promise<void> {
     const graceMs = this.options.graceMs
-    if (graceMs === 0) return this.reject(peer, new Rejection(Failure.SessionsDisabled, frame.msg_id, 'msg_id' in frame))
+    if (graceMs === 0) return this.reject(peer, refusal(frame, Failure.SessionsDisabled))
     const grant = await this.store.openSession(peer.roomId, peer.peerId, peer.token ?? randomId(24))
     peer.token = grant.token
     peer.send(successReply(frame, { peer: peer.peerId, token: grant.token, grace: graceMs / 1000 }))
@@ -325,8 +348,7 @@ export class RoomManager {
     } else {
       this.failuresSuppressed++
     }
-    const hasMsgId = frame !== undefined && 'msg_id' in frame
-    this.reject(peer, new Rejection(Failure.Internal, frame?.msg_id, hasMsgId))
+    this.reject(peer, frame === undefined ? new Rejection(Failure.Internal) : refusal(frame, Failure.Internal))
   }
 
   private scheduleExpiry (peer: Peer, delayMs: number): void {

@@ -137,3 +137,14 @@ t.test('a protocol error on one connection (invalid UTF-8) closes only that one'
   t.same(await d.next(), { method: 'NOTIFY', data: 'undisturbed' })
   await until(() => server.app.notify.stats().peers === 2)
 })
+
+t.test('a rate-limited frame\'s answer echoes its msg_id', async t => {
+  const server = await startServer(t, { messageRate: 0.01, messageBurst: 3 })
+  const a = await join(server.room(freshRoom()))
+  for (let i = 0; i < 5; i++) a.send({ method: 'GET', resource: '/peerconnection', msg_id: i })
+  for (let i = 0; i < 3; i++) t.match(await a.next(), { msg_id: i, code: 'success' }, 'answers come in the order of the requests')
+  t.same(await a.next(), { code: 'failed', reason: 'rate limited', msg_id: 3 })
+  t.same(await a.next(), { code: 'failed', reason: 'rate limited', msg_id: 4 })
+  a.send('{"method":"GET","msg_id":"not even valid"')
+  t.same(await a.next(), { code: 'failed', reason: 'rate limited' }, 'no msg_id to echo when the frame is not JSON')
+})

@@ -154,3 +154,22 @@ t.test('grace running out at one instance ends the call at the other', async t =
   t.equal((await closedWithin(pb, 10_000)).code, 1000, 'closed when the 1 s grace ends')
   t.equal(await handshakeStatus(roomAt(b, room, `resume=${session.token}`)), 400, 'the token died with the session')
 })
+
+t.test('what was queued for a joiner reaches it before the answers to its own first frames', async t => {
+  for (let round = 0; round < 10; round++) {
+    const room = freshRoom()
+    const pa = await join(roomAt(a, room))
+    pa.send({ method: 'NOTIFY', data: 'queued-1' })
+    pa.send({ method: 'NOTIFY', data: 'queued-2' })
+    t.equal((await pa.get('/peerconnection')).code, 'success')
+    // Through the other instance, then the same one: a GET sent the moment the socket opens.
+    const joiner = new TestPeer(roomAt(round % 2 === 0 ? b : a, room))
+    joiner.socket.once('open', () => joiner.send({ method: 'GET', resource: '/peerconnection', msg_id: 'first' }))
+    await joiner.opened
+    t.same(await joiner.next(), { method: 'NOTIFY', data: 'queued-1' }, `round ${round}`)
+    t.same(await joiner.next(), { method: 'NOTIFY', data: 'queued-2' })
+    t.match(await joiner.next(), { msg_id: 'first', code: 'success' })
+    pa.close()
+    await joiner.closed
+  }
+})
