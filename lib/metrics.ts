@@ -76,28 +76,21 @@ function createMetrics (registry: Registry): RegisteredMetrics {
     collect () { this.set(sum(s => s.peers)) }
   })
   // The plain counts are what happened since the previous scrape: each scrape adds and clears.
-  new Counter({
-    name: 'notify_messages_relayed_total',
-    help: 'NOTIFY messages delivered to the other peer',
-    registers: [registry],
-    collect () {
-      for (const c of counters) {
-        this.inc(c.relayedCount)
-        c.relayedCount = 0
+  const countOf = (name: string, help: string, field: 'relayedCount' | 'queuedCount'): void => {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect () {
+        for (const c of counters) {
+          this.inc(c[field])
+          c[field] = 0
+        }
       }
-    }
-  })
-  new Counter({
-    name: 'notify_messages_queued_total',
-    help: 'NOTIFY messages queued for a peer that was not connected',
-    registers: [registry],
-    collect () {
-      for (const c of counters) {
-        this.inc(c.queuedCount)
-        c.queuedCount = 0
-      }
-    }
-  })
+    })
+  }
+  countOf('notify_messages_relayed_total', 'NOTIFY messages delivered to the other peer', 'relayedCount')
+  countOf('notify_messages_queued_total', 'NOTIFY messages queued for a peer that was not connected', 'queuedCount')
   new Counter({
     name: 'notify_frames_rejected_total',
     help: 'Frames answered failed, by reason',
