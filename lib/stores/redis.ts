@@ -68,7 +68,6 @@ export class RedisStore implements RoomStore {
   private limits: QueueLimits = { maxMessages: Infinity, maxBytes: Infinity, maxAgeMs: Infinity }
   private graceMs = 0
   private log: StoreLog = silentLog
-  private onAvailabilityChange: ((available: boolean) => void) | undefined
   private instanceId = ''
   private up = false
   private started = false
@@ -106,7 +105,6 @@ export class RedisStore implements RoomStore {
     this.limits = context.limits
     this.graceMs = context.graceMs
     this.log = context.log
-    this.onAvailabilityChange = context.onAvailabilityChange
     const clients = this.ownsClient ? [this.client, this.subscriber] : [this.subscriber]
     for (const client of clients) {
       client.on('error', (err: Error) => { if (this.up) this.log.warn({ err }, 'redis connection error') })
@@ -125,7 +123,7 @@ export class RedisStore implements RoomStore {
       throw new Error(`cannot use Redis: ${(err as Error).message}`, { cause: err })
     }
     this.started = true
-    this.setUp(true)
+    this.up = true
     this.every(this.livenessMs / 5, () => this.refresh())
     this.every(this.livenessMs / 2, () => this.sweep())
   }
@@ -133,7 +131,7 @@ export class RedisStore implements RoomStore {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    this.setUp(false)
+    this.up = false
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
     // Seats still held (sessions in their grace period) are left to the instance that sees this
@@ -362,7 +360,7 @@ export class RedisStore implements RoomStore {
   private lost (): void {
     if (!this.started || this.closed) return
     if (this.up) this.log.warn({}, 'lost Redis: refusing joins until it is back')
-    this.setUp(false)
+    this.up = false
   }
 
   // Serialized: a second call while one runs makes it run once more.
@@ -376,10 +374,10 @@ export class RedisStore implements RoomStore {
       try {
         do {
           this.recoverAgain = false
-          this.setUp(false)
+          this.up = false
           await this.register()
         } while (this.recoverAgain)
-        this.setUp(true)
+        this.up = true
         this.log.info({ instance: this.instanceId }, 'Redis is back: serving again')
       } catch (err) {
         this.log.warn({ err }, 'could not resume with Redis; retrying')
@@ -441,12 +439,6 @@ export class RedisStore implements RoomStore {
       this.after(Number(reply[i + 2]) - Date.now(), () => this.end(roomId, peerId, connectionId, true))
     }
     if (!this.answerable.has(roomId)) await this.client.srem(this.roomsKey(this.instanceId), roomId)
-  }
-
-  private setUp (up: boolean): void {
-    if (this.up === up) return
-    this.up = up
-    this.onAvailabilityChange?.(up)
   }
 
   private every (ms: number, task: () => Promise<void>): void {

@@ -43,8 +43,6 @@ export interface StoreContext {
   limits: QueueLimits
   /** Milliseconds a dropped session peer keeps its seat (0: sessions off). */
   graceMs: number
-  /** Called when the store's availability changes (e.g. Redis lost or back). */
-  onAvailabilityChange?: (available: boolean) => void
   log: StoreLog
 }
 
