@@ -107,56 +107,50 @@ t.test('start fails with a clear error when Redis is unreachable', async t => {
   await t.rejects(store.start(testContext()), /cannot use Redis: not reachable within 300 ms/)
 })
 
-t.test('an instance gone with bound seats: the others end its calls', async t => {
-  const survivor = await started(t, { livenessMs: 600 })
+/**
+ * A room split across two stores, p1 bound (connection c1) on `gone`, p2 (c2) on `survivor`,
+ * p1 with a session when asked. The caller then closes `gone` without leaving first, as a crash
+ * would: the seat stays, the liveness key goes.
+ */
+async function splitAcrossInstances (t: Test, graceMs?: number, session = false): Promise<{
+  survivor: RedisStore, gone: RedisStore, r: string, partner: RecordingSink, token: string | undefined
+}> {
+  const context = graceMs === undefined ? undefined : { graceMs }
+  const survivor = await started(t, { livenessMs: 600 }, context)
   const gone = redisStore({ url: redis.url, livenessMs: 600 })
-  await gone.start(testContext())
+  await gone.start(testContext(context))
   const r = room()
   const partner = new RecordingSink()
   await gone.reserve(r, 'p1')
   await gone.attach(r, 'p1', 'c1', new RecordingSink())
+  const token = session ? (await gone.openSession(r, 'p1', `token-${r}`)).token : undefined
   await survivor.reserve(r, 'p2')
   await survivor.attach(r, 'p2', 'c2', partner)
-  // close() without leaving first, as a crash would: the seat stays, the liveness key goes.
+  return { survivor, gone, r, partner, token }
+}
+
+t.test('an instance gone with bound seats: the others end its calls', async t => {
+  const { survivor, gone, r, partner } = await splitAcrossInstances(t)
   await gone.close()
   await until(() => partner.events.includes('end'), 10_000)
   t.equal(await survivor.reserve(r, 'p3'), 'created', 'the room was deleted')
 })
 
 t.test('an instance gone with a suspended session seat: the others keep the grace period', async t => {
-  const graceMs = 500
-  const survivor = await started(t, { livenessMs: 600 }, { graceMs })
-  const gone = redisStore({ url: redis.url, livenessMs: 600 })
-  await gone.start(testContext({ graceMs }))
-  const r = room()
-  const partner = new RecordingSink()
-  await gone.reserve(r, 'p1')
-  await gone.attach(r, 'p1', 'c1', new RecordingSink())
-  await gone.openSession(r, 'p1', `token-${r}`)
-  await survivor.reserve(r, 'p2')
-  await survivor.attach(r, 'p2', 'c2', partner)
+  const { survivor, gone, r, partner, token } = await splitAcrossInstances(t, 500, true)
   await gone.suspend(r, 'p1', 'c1')
   await gone.close()
   t.equal(await survivor.reserve(r, 'p3'), 'full', 'the seat is held')
   await until(() => partner.events.includes('end'), 10_000)
-  t.same(await survivor.claim(r, `token-${r}`), { ok: false, reason: 'unknown_token' }, 'the grace period ended the call')
+  t.same(await survivor.claim(r, token!), { ok: false, reason: 'unknown_token' }, 'the grace period ended the call')
 })
 
 t.test('a session seat of an instance gone while connected is suspended, and can be resumed elsewhere', async t => {
-  const survivor = await started(t, { livenessMs: 600 })
-  const gone = redisStore({ url: redis.url, livenessMs: 600 })
-  await gone.start(testContext())
-  const r = room()
-  const partner = new RecordingSink()
-  await gone.reserve(r, 'p1')
-  await gone.attach(r, 'p1', 'c1', new RecordingSink())
-  const { token } = await gone.openSession(r, 'p1', `token-${r}`)
-  await survivor.reserve(r, 'p2')
-  await survivor.attach(r, 'p2', 'c2', partner)
+  const { survivor, gone, r, partner, token } = await splitAcrossInstances(t, undefined, true)
   await gone.close()
   await until(() => partner.events.includes('presence reconnecting'), 10_000)
   t.equal(await survivor.relay(r, 'p2', 'for the resumed peer'), 'queued')
-  t.same(await survivor.claim(r, token), { ok: true, peerId: 'p1' })
+  t.same(await survivor.claim(r, token!), { ok: true, peerId: 'p1' })
   const back = new RecordingSink()
   await survivor.attach(r, 'p1', 'c3', back)
   t.same(back.frames(), ['for the resumed peer'])
