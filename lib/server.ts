@@ -39,6 +39,8 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
  * @param store the room store; by default the Redis store with --redis, otherwise in memory
  */
 export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key: Buffer }, store?: RoomStore): Promise<FastifyInstance> {
+  // Read once, before anything starts: they do not change while the server runs.
+  const [page, client] = config.demo ? await Promise.all([readFile(demoPage), readFile(clientModule)]) : []
   const app = Fastify({
     logger: { level: config.logLevel },
     // Each join is one request: the plugin logs rooms and refusals itself, without the noise.
@@ -48,8 +50,8 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
   const roomStore = store ?? (config.redis === undefined ? undefined : redisStore({ url: config.redis }))
   await app.register(notify, pluginOptions(config, roomStore))
   if (config.demo) {
-    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(await readFile(demoPage)))
-    app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(await readFile(clientModule)))
+    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
+    app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(client))
   }
   return app
 }
