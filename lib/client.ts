@@ -11,8 +11,9 @@
  * ```
  */
 
-/** What the other peer of a session is doing. */
-export type PresenceState = 'joined' | 'reconnecting' | 'back'
+import { CloseCode, Method, Resource, resumableCloseCodes, type PresenceState } from './wire.js'
+
+export type { PresenceState } from './wire.js'
 
 /** Where the client is: it starts `connecting`, and `closed` is final. */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
@@ -128,11 +129,7 @@ interface PendingRequest {
   sentOn: WebSocket | undefined
 }
 
-// Close codes after which a session peer tries to come back: the connection was lost (1006),
-// or the server went away or restarts, leaving the seat for another instance (1001, 1012, 1013).
-const resumableCodes = new Set([1001, 1006, 1012, 1013])
-const partnerLeft = 1000
-const replaced = 4001
+const resumableCodes = new Set(resumableCloseCodes)
 
 export interface NotifyClient {
   addEventListener<K extends keyof NotifyClientEventMap>(type: K, listener: (this: NotifyClient, event: NotifyClientEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void
@@ -197,7 +194,7 @@ export class NotifyClient extends EventTarget {
    * @returns the configuration; rejects with a NotifyError on a `failed` answer or a timeout
    */
   async getConfiguration (timeout?: number): Promise<RTCConfiguration> {
-    const result = await this.request('/peerconnection', timeout) as { configuration?: unknown } | null
+    const result = await this.request(Resource.PeerConnection, timeout) as { configuration?: unknown } | null
     const configuration = result?.configuration
     if (typeof configuration !== 'object' || configuration === null) {
       throw new NotifyError('protocol', 'the answer to GET /peerconnection has no configuration')
@@ -221,7 +218,7 @@ export class NotifyClient extends EventTarget {
         reject(new NotifyError('timeout', `no answer to GET ${resource} within ${timeout} ms`))
       }, timeout)
       const request: PendingRequest = {
-        frame: JSON.stringify({ method: 'GET', resource, msg_id: msgId }),
+        frame: JSON.stringify({ method: Method.Get, resource, msg_id: msgId }),
         resolve,
         reject,
         timer,
@@ -240,7 +237,7 @@ export class NotifyClient extends EventTarget {
    */
   notify (data: unknown): boolean {
     if (this.current === 'closed') return false
-    const frame = JSON.stringify({ method: 'NOTIFY', data: data === undefined ? null : data })
+    const frame = JSON.stringify({ method: Method.Notify, data: data === undefined ? null : data })
     if (this.current === 'open') this.socket!.send(frame)
     else this.outbox.push(frame)
     return true
@@ -305,7 +302,7 @@ export class NotifyClient extends EventTarget {
   }
 
   private askSession (): void {
-    this.request('/session').then(result => {
+    this.request(Resource.Session).then(result => {
       const session = result as Partial<Session> | null
       if (typeof session?.token === 'string' && typeof session.grace === 'number' && session.grace > 0) {
         this.granted = session as Session
@@ -330,11 +327,11 @@ export class NotifyClient extends EventTarget {
       return this.finish(event.code, event.reason, 'refused', error)
     }
     const detail = { code: event.code, reason: event.reason }
-    if (event.code === partnerLeft) {
+    if (event.code === CloseCode.CallEnded) {
       this.dispatchEvent(new CustomEvent('peer-left', { detail: { ...detail, cause: 'peer-left' } }))
       return this.finish(event.code, event.reason, 'peer-left')
     }
-    if (event.code === replaced) return this.finish(event.code, event.reason, 'replaced')
+    if (event.code === CloseCode.Replaced) return this.finish(event.code, event.reason, 'replaced')
     if (this.granted !== undefined && resumableCodes.has(event.code)) {
       this.current = 'reconnecting'
       this.deadline = Date.now() + this.granted.grace * 1000
@@ -371,9 +368,9 @@ export class NotifyClient extends EventTarget {
     if (typeof frame !== 'object' || frame === null) {
       return this.dispatchError(new NotifyError('protocol', 'the server sent a frame that is not an object'))
     }
-    if (frame.method === 'NOTIFY') {
+    if (frame.method === Method.Notify) {
       this.dispatchEvent(new CustomEvent('notify', { detail: frame.data }))
-    } else if (frame.method === 'PRESENCE') {
+    } else if (frame.method === Method.Presence) {
       const state = (frame.data as { state?: unknown } | null)?.state
       this.dispatchEvent(new CustomEvent('presence', { detail: state }))
     } else if (frame.code === 'success' || frame.code === 'failed') {

@@ -33,3 +33,6 @@ export const BadResumeTokenError = createError<[string]>('FST_RTC_NOTIFY_BAD_RES
 
 /** The server is shutting down. */
 export const ShuttingDownError = createError('FST_RTC_NOTIFY_SHUTTING_DOWN', 'server is shutting down', 503)
+
+/** The handshake request is malformed (two Host headers, a target that is not a path, a bad query). */
+export const BadRequestError = createError<[string]>('FST_RTC_NOTIFY_BAD_REQUEST', 'bad request: %s', 400)

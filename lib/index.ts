@@ -8,6 +8,6 @@ export type {
   ClaimResult, SessionGrant, PresenceState, Frame
 } from './stores/store.js'
 export { Failure, type FailureReason } from './protocol.js'
-export { CloseCode } from './peer.js'
+export { CloseCode, Method, Resource, type ResourceName } from './wire.js'
 export * as errors from './errors.js'
 export { RedisStore, redisStore, type RedisStoreOptions } from './stores/redis.js'

@@ -50,13 +50,18 @@ export const NotifyOptionsSchema = Type.Object({
   hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   origins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   paths: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^/' }))),
-  maxPayload: Type.Optional(Count('bytes in one frame')),
+  maxPayload: Type.Optional(Count('bytes in one frame the server relays; larger frames are answered failed')),
+  hardMaxPayload: Type.Optional(Count('bytes in one frame at which the connection is closed with 1009')),
   queueMaxMessages: Type.Optional(Count('messages queued per room')),
   queueMaxBytes: Type.Optional(Count('bytes queued per room')),
-  queueMaxAge: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'seconds a queued message is kept' })),
+  queueMaxTotalBytes: Type.Optional(Count('bytes queued in all rooms of this process together')),
+  queueMaxAge: Type.Optional(Seconds('seconds a queued message is kept; 0 keeps it while its sender stays')),
   heartbeatInterval: Type.Optional(Seconds('seconds between pings; 0 turns heartbeats off')),
   messageRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'frames per second per connection, sustained' })),
   messageBurst: Type.Optional(Count('frames per connection at once')),
+  ipMessageRate: Type.Optional(Type.Number({ minimum: 0, description: 'frames per second from one client address; 0 for no limit' })),
+  ipByteRate: Type.Optional(Type.Number({ minimum: 0, description: 'bytes per second from one client address; 0 for no limit' })),
+  maxBufferedBytes: Type.Optional(Count('bytes waiting to be sent to one connection before it is closed as too slow (4002)')),
   maxRooms: Type.Optional(Count('rooms in this process')),
   maxPeers: Type.Optional(Count('peers in this process')),
   resumeGrace: Type.Optional(Seconds('seconds a dropped session peer may come back; 0 turns sessions off')),
@@ -91,23 +96,33 @@ export type NotifyOptions = Omit<Static<typeof NotifyOptionsSchema>, 'iceServers
 }
 
 /** The options with every default filled in. */
-export type ResolvedOptions = Required<Omit<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'maxRooms' | 'maxPeers' | 'authorize' | 'store'>> &
-  Pick<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'maxRooms' | 'maxPeers' | 'authorize' | 'store'>
+export type ResolvedOptions = Required<Omit<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'authorize' | 'store' | 'hardMaxPayload'>> &
+  Pick<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'authorize' | 'store'> & { hardMaxPayload: number }
 
-/** The defaults, as SPEC §2 states them. */
+/** The defaults (docs/protocol.md#limits). */
 export const defaults = {
   iceServers: [{ urls: 'stun:stun.l.google.com:19302' }],
   maxPayload: 64 * 1024,
   queueMaxMessages: 64,
   queueMaxBytes: 256 * 1024,
-  queueMaxAge: 300,
+  queueMaxTotalBytes: 64 * 1024 * 1024,
+  queueMaxAge: 0,
   heartbeatInterval: 30,
   messageRate: 50,
   messageBurst: 200,
+  ipMessageRate: 1000,
+  ipByteRate: 8 * 1024 * 1024,
+  maxBufferedBytes: 1024 * 1024,
+  maxRooms: 10_000,
+  maxPeers: 10_000,
   resumeGrace: 30,
   metrics: false,
   health: false
 } satisfies Partial<ResolvedOptions>
+
+// The hard frame limit is at least the relay limit, and by default well above it: a frame a
+// little too large is answered, not a reason to end the call.
+const defaultHardMaxPayload = 1024 * 1024
 
 // Register options Fastify itself reads; they ride along in the same object.
 const fastifyRegisterOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
@@ -133,5 +148,10 @@ export function resolveOptions (options: Record<string, unknown>): ResolvedOptio
     const message = name === 'store' ? `expected a RoomStore (methods ${storeMethods.join(', ')})` : error.message.toLowerCase()
     throw new InvalidOptionError(name, message)
   }
-  return { ...defaults, ...own } as ResolvedOptions
+  const resolved = { ...defaults, ...own } as ResolvedOptions
+  resolved.hardMaxPayload ??= Math.max(defaultHardMaxPayload, resolved.maxPayload)
+  if (resolved.hardMaxPayload < resolved.maxPayload) {
+    throw new InvalidOptionError('hardMaxPayload', 'must be at least maxPayload')
+  }
+  return resolved
 }

@@ -1,40 +1,44 @@
 import WebSocket from 'ws'
 import { presenceFrame } from './protocol.js'
 import type { RateLimiter } from './rate-limiter.js'
-import type { Frame, PeerSink, PresenceState } from './stores/store.js'
-
-/** Close codes the server sends. */
-export const CloseCode = {
-  /** The other peer left: the call is over. */
-  CallEnded: 1000,
-  /** The server is shutting down. */
-  GoingAway: 1001,
-  /** Sustained flooding over the rate limit. */
-  PolicyViolation: 1008,
-  /** A frame larger than maxPayload. */
-  TooBig: 1009,
-  /** The server failed to set up the connection. */
-  InternalError: 1011,
-  /** The same session resumed on another connection. */
-  Replaced: 4001
-} as const
+import type { SourceBudget } from './source-limits.js'
+import type { Frame, PeerSink } from './stores/store.js'
+import { CloseCode, type PresenceState } from './wire.js'
 
 // ws sends a Buffer as a binary frame unless told otherwise; relayed NOTIFY bytes are text.
 const asText = { binary: false }
+// A peer closed for not reading will not read the close frame either: it is cut off after this.
+const slowReaderGraceMs = 1000
+const kPeer = Symbol('rtc-notify.peer')
+type TaggedSocket = WebSocket & { [kPeer]?: Peer }
+
+/** Why a connection is going away, once it is; the manager reads it at close. */
+export type Ending = 'partner_left' | 'replaced' | 'shutdown' | 'refused'
+
+/** What limits a peer's connection. */
+export interface PeerLimits {
+  /** Frames per second from this connection. */
+  limiter: RateLimiter
+  /** Frames and bytes per second from this connection's source address, shared with its other connections. */
+  source: SourceBudget | undefined
+  /** Bytes that may wait to be sent to this connection before it is closed as too slow. */
+  maxBufferedBytes: number
+}
 
 /**
  * One connection of a peer to a room, as this process sees it. The store reaches it through
  * the PeerSink methods; the room manager drives the rest.
  */
 export class Peer implements PeerSink {
-  /** Answered the last ping (heartbeat). */
+  /** Answered the last heartbeat ping. */
   alive = true
   /** The resume token, once the peer asked for a session. */
   token: string | undefined = undefined
-  /** Why this connection is going away, once it is; the manager reads it at close. */
-  ending: 'partner_left' | 'replaced' | 'shutdown' | 'refused' | undefined = undefined
+  ending: Ending | undefined = undefined
   /** Frames received while the store binds the connection; undefined once bound. */
   backlog: Array<[Buffer, boolean]> | undefined = []
+  /** Answers to this peer's GETs still being made; later answers wait for them. */
+  answering: Promise<void> | undefined = undefined
   /** Pending expiry check of frames this peer queued for an absent partner. */
   expiryTimer: NodeJS.Timeout | undefined = undefined
 
@@ -43,7 +47,7 @@ export class Peer implements PeerSink {
    * @param roomId the room it is in
    * @param peerId the seat's id, stable across resumes
    * @param connectionId this connection's id, new at every resume
-   * @param limiter its rate limiter
+   * @param limits what limits it
    * @param handshake what the glue kept of the handshake for later answers (or undefined)
    */
   constructor (
@@ -51,23 +55,34 @@ export class Peer implements PeerSink {
     readonly roomId: string,
     readonly peerId: string,
     readonly connectionId: string,
-    readonly limiter: RateLimiter,
+    readonly limits: PeerLimits,
     readonly handshake: unknown
-  ) {}
+  ) {
+    (socket as TaggedSocket)[kPeer] = this
+  }
+
+  /** The peer a socket was bound to. */
+  static of (socket: WebSocket): Peer {
+    return (socket as TaggedSocket)[kPeer]!
+  }
 
   /** Sends a text frame, if the connection is still open. */
   send (text: string): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(text)
+    if (this.socket.readyState !== WebSocket.OPEN) return
+    this.socket.send(text)
+    this.checkBuffered()
   }
 
   /** Closes the connection with `code`, remembering why for the close handler. */
-  close (code: number, reason: string, ending?: Peer['ending']): void {
+  close (code: number, reason: string, ending?: Ending): void {
     if (ending !== undefined && this.ending === undefined) this.ending = ending
     this.socket.close(code, reason)
   }
 
   deliver (frame: Frame): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame, asText)
+    if (this.socket.readyState !== WebSocket.OPEN) return
+    this.socket.send(frame, asText)
+    this.checkBuffered()
   }
 
   end (): void {
@@ -80,5 +95,14 @@ export class Peer implements PeerSink {
 
   replace (): void {
     this.close(CloseCode.Replaced, 'replaced', 'replaced')
+  }
+
+  // What a peer does not read waits in this process's memory: past the limit the peer goes,
+  // and its partner is told as after any leave.
+  private checkBuffered (): void {
+    if (this.socket.bufferedAmount <= this.limits.maxBufferedBytes) return
+    this.close(CloseCode.TooSlow, 'too slow to read', 'refused')
+    const socket = this.socket
+    setTimeout(() => socket.terminate(), slowReaderGraceMs).unref()
   }
 }

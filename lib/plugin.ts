@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { register as promRegistry } from 'prom-client'
 import { UnauthorizedError } from './errors.js'
-import { handshakeChecker } from './handshake.js'
+import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
 import { NotifyCounters, registerMetrics } from './metrics.js'
 import { resolveOptions, type NotifyOptions } from './options.js'
@@ -43,12 +43,17 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     store,
     log: fastify.log,
     maxPayload: options.maxPayload,
+    hardMaxPayload: options.hardMaxPayload,
     queueMaxMessages: options.queueMaxMessages,
     queueMaxBytes: options.queueMaxBytes,
+    queueMaxTotalBytes: options.queueMaxTotalBytes,
     queueMaxAgeMs: options.queueMaxAge * 1000,
     heartbeatIntervalMs: options.heartbeatInterval * 1000,
     messageRate: options.messageRate,
     messageBurst: options.messageBurst,
+    sourceMessageRate: options.ipMessageRate,
+    sourceByteRate: options.ipByteRate,
+    maxBufferedBytes: options.maxBufferedBytes,
     maxRooms: options.maxRooms,
     maxPeers: options.maxPeers,
     graceMs: options.resumeGrace * 1000,
@@ -67,7 +72,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   })
   if (!fastify.hasDecorator('websocketServer')) {
     await fastify.register(websocket, {
-      options: { maxPayload: options.maxPayload, perMessageDeflate: false },
+      options: { maxPayload: options.hardMaxPayload, perMessageDeflate: false },
       errorHandler: (error, socket) => {
         fastify.log.error({ err: error }, 'websocket handler failed')
         socket.terminate()
@@ -83,18 +88,23 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
 
   async function admit (request: CallRequest, _reply: FastifyReply): Promise<void> {
     if (!request.ws) return
-    const roomId = request.params['*']
+    const roomId = roomOf(request.params['*'])
     const queryAt = request.url.indexOf('?')
     const refusal = checkHandshake({
+      target: request.raw.url ?? '',
       path: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
+      hostHeaders: countHostHeaders(request.raw.rawHeaders),
       host: request.headers.host,
       origin: request.headers.origin,
-      roomId
+      roomId,
+      query: request.query
     })
     if (refusal !== undefined) throw refusal
     if (options.authorize !== undefined) await authorize(request, roomId)
     const token = request.query.resume
-    const seat = token === undefined ? await manager.reserve(roomId) : await manager.claim(roomId, token)
+    const seat = token === undefined
+      ? await manager.reserve(roomId, request.ip)
+      : await manager.claim(roomId, token, request.ip)
     // A seat whose upgrade never completes (the client went away, ws refused the upgrade, a
     // later hook answered instead) is given back when the socket closes.
     const socket = request.raw.socket
@@ -151,6 +161,12 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
 
   const available = (): boolean => !closing && store.available
   fastify.decorate('notify', { stats: () => manager.stats(), available } satisfies NotifyDecorator)
+}
+
+function countHostHeaders (rawHeaders: string[]): number {
+  let n = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].length === 4 && rawHeaders[i].toLowerCase() === 'host') n++
+  return n
 }
 
 /**

@@ -1,5 +1,12 @@
+/**
+ * The frames of the wire protocol as the server reads and writes them (docs/protocol.md):
+ * parsing and validating what a client sends, and the text of every answer.
+ */
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { memberSource } from './json-source.js'
+import type { Frame } from './stores/store.js'
+import { Method, Resource, type PresenceState, type ResourceName } from './wire.js'
 
 /** A named reason for refusing a frame: `code` labels logs and metrics, `message` is what the client reads. */
 export interface FailureReason {
@@ -17,8 +24,8 @@ export const Failure = {
   MissingData: { code: 'missing_data', message: 'NOTIFY frame has no data' },
   MissingResource: { code: 'missing_resource', message: 'GET frame has no resource' },
   UnknownResource: { code: 'unknown_resource', message: 'unknown resource' },
-  UnexpectedProperty: { code: 'unexpected_property', message: 'frame has an unexpected property' },
-  UnechoableMsgId: { code: 'unechoable_msg_id', message: 'msg_id is too deeply nested to echo' },
+  TooLarge: { code: 'too_large', message: 'frame is larger than the server relays' },
+  Unrelayable: { code: 'unrelayable', message: 'frame is too deeply nested to relay' },
   QueueFull: { code: 'queue_full', message: 'queue full' },
   QueueExpired: { code: 'queue_expired', message: 'queued messages expired before the other peer joined' },
   RateLimited: { code: 'rate_limited', message: 'rate limited' },
@@ -26,118 +33,133 @@ export const Failure = {
   Internal: { code: 'internal', message: 'internal error' }
 } as const satisfies Record<string, FailureReason>
 
-/** The resources a GET frame may ask for. */
-export const Resource = {
-  PeerConnection: '/peerconnection',
-  Session: '/session'
-} as const
-export type ResourceName = typeof Resource[keyof typeof Resource]
-
+// Extra members are allowed, as the original server allowed them: a NOTIFY's are relayed with
+// it, a GET's are ignored.
 export const NotifyFrame = Type.Object({
-  method: Type.Literal('NOTIFY'),
+  method: Type.Literal(Method.Notify),
   data: Type.Unknown()
-}, { additionalProperties: false })
+})
 export type NotifyFrame = Static<typeof NotifyFrame>
 
 export const GetFrame = Type.Object({
-  method: Type.Literal('GET'),
+  method: Type.Literal(Method.Get),
   resource: Type.Union([Type.Literal(Resource.PeerConnection), Type.Literal(Resource.Session)]),
   msg_id: Type.Optional(Type.Unknown())
-}, { additionalProperties: false })
+})
 export type GetFrame = Static<typeof GetFrame>
 
 // Compiled once at module load: every frame on every connection goes through these.
 const isNotify = TypeCompiler.Compile(NotifyFrame)
 const isGet = TypeCompiler.Compile(GetFrame)
 
-/** A frame that was refused, with the msg_id to echo when it had one. */
-export class Rejection {
-  constructor (
-    readonly failure: FailureReason,
-    readonly msgId?: unknown,
-    readonly hasMsgId = false
-  ) {}
-}
-
 /**
- * A refusal of a frame that parsed (or failed to), carrying its msg_id when it had one.
- * @param frame what parseFrame made of the frame
- * @param failure why it is refused
+ * A frame as the server reads it. `msgId` is the source text of the frame's msg_id, echoed
+ * exactly as it was written (undefined when it had none).
  */
-export function refusal (frame: NotifyFrame | GetFrame | Rejection, failure: FailureReason): Rejection {
-  if (frame instanceof Rejection) return new Rejection(failure, frame.msgId, frame.hasMsgId)
-  return 'msg_id' in frame ? new Rejection(failure, frame.msg_id, true) : new Rejection(failure)
-}
+export type InboundFrame =
+  | { readonly kind: 'notify', readonly frame: NotifyFrame, readonly text: string }
+  | { readonly kind: 'get', readonly resource: ResourceName, readonly msgId: string | undefined }
+  | { readonly kind: 'refused', readonly failure: FailureReason, readonly msgId: string | undefined }
+
+const notJson: InboundFrame = { kind: 'refused', failure: Failure.NotJson, msgId: undefined }
+const notObject: InboundFrame = { kind: 'refused', failure: Failure.NotObject, msgId: undefined }
 
 /**
  * Parses and validates one text frame.
  * @param text the frame as received
- * @returns the frame when it is a valid NOTIFY or GET, otherwise a Rejection naming what was wrong
  */
-export function parseFrame (text: string): NotifyFrame | GetFrame | Rejection {
+export function readFrame (text: string): InboundFrame {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
-    return new Rejection(Failure.NotJson)
+    return notJson
   }
-  if (isNotify.Check(value) || isGet.Check(value)) return value
-  return explain(value)
+  if (isNotify.Check(value)) return { kind: 'notify', frame: value, text }
+  if (isGet.Check(value)) return { kind: 'get', resource: value.resource, msgId: msgIdSource(text, value) }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return notObject
+  return { kind: 'refused', failure: explain(value as Record<string, unknown>), msgId: msgIdSource(text, value) }
 }
 
-// The slow path: only frames that failed the compiled schemas get here, so it may take its time
-// to name the first thing wrong.
-function explain (value: unknown): Rejection {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return new Rejection(Failure.NotObject)
-  }
-  const frame = value as Record<string, unknown>
-  const hasMsgId = Object.prototype.hasOwnProperty.call(frame, 'msg_id')
-  const reject = (failure: FailureReason): Rejection => new Rejection(failure, frame.msg_id, hasMsgId)
-  const has = (key: string): boolean => Object.prototype.hasOwnProperty.call(frame, key)
-  const method = frame.method
-  if (!has('method')) return reject(Failure.MissingMethod)
-  if (method === 'NOTIFY') {
-    if (!has('data')) return reject(Failure.MissingData)
-    return reject(Failure.UnexpectedProperty)
-  }
-  if (method === 'GET') {
-    if (!has('resource')) return reject(Failure.MissingResource)
-    if (frame.resource !== Resource.PeerConnection && frame.resource !== Resource.Session) {
-      return reject(Failure.UnknownResource)
-    }
-    return reject(Failure.UnexpectedProperty)
-  }
-  return reject(Failure.UnknownMethod)
+// The slow path: only frames that failed the compiled schemas get here.
+function explain (frame: Record<string, unknown>): FailureReason {
+  if (!own(frame, 'method')) return Failure.MissingMethod
+  if (frame.method === Method.Notify) return Failure.MissingData
+  if (frame.method !== Method.Get) return Failure.UnknownMethod
+  return own(frame, 'resource') ? Failure.UnknownResource : Failure.MissingResource
 }
 
-/** A `success` answer to a GET, echoing msg_id when the request had one. */
-export function successReply (request: GetFrame, result: unknown): string {
-  const reply = 'msg_id' in request
-    ? { msg_id: request.msg_id, code: 'success', result }
-    : { code: 'success', result }
-  return serializeEchoing(reply, () => failedReply(new Rejection(Failure.UnechoableMsgId)))
+function msgIdSource (text: string, frame: object): string | undefined {
+  return own(frame, 'msg_id') ? memberSource(text, 'msg_id') : undefined
 }
 
-/** A `failed` answer, echoing msg_id when the refused frame had one. */
-export function failedReply (rejection: Rejection): string {
-  const reply = rejection.hasMsgId
-    ? { code: 'failed', reason: rejection.failure.message, msg_id: rejection.msgId }
-    : { code: 'failed', reason: rejection.failure.message }
-  return serializeEchoing(reply, () => failedReply(new Rejection(Failure.UnechoableMsgId)))
+function own (o: object, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(o, key)
+}
+
+// Members only the server's own frames carry: a NOTIFY is never relayed with them, so no peer
+// can make its frame read as an answer from the server to a client that looks at them first.
+const serverMembers = new Set(['code', 'result', 'reason'])
+
+/**
+ * What to send on for a valid NOTIFY: its own bytes, unless a parser could read them otherwise
+ * than this server did (a member written twice, as `{"method":"PRESENCE",...,"method":"NOTIFY"}`
+ * is, or spelt with escapes) or they carry a member of the server's own frames; then the frame
+ * is written anew (once, whatever the number of recipients).
+ * @param bytes the frame as received
+ * @param inbound what readFrame made of it
+ * @returns the frame to relay, or the reason it cannot be
+ */
+export function relayedFrame (bytes: Buffer, inbound: InboundFrame & { kind: 'notify' }): Frame | FailureReason {
+  const frame = inbound.frame
+  let foreign = false
+  for (const key in frame) if (serverMembers.has(key)) foreign = true
+  if (!foreign && unambiguous(bytes)) return bytes
+  // Without a prototype, a member named __proto__ is a member like any other.
+  const copy: Record<string, unknown> = Object.create(null)
+  for (const key in frame) if (!serverMembers.has(key)) copy[key] = frame[key as keyof NotifyFrame]
+  try {
+    return JSON.stringify(copy)
+  } catch {
+    // JSON.stringify recurses: a frame nested tens of thousands deep parsed, but cannot be written.
+    return Failure.Unrelayable
+  }
+}
+
+// Every parser reads the same members from the text when no member name it depends on appears
+// twice and none is spelt with a \u escape. A `"method"` inside `data` makes this answer no:
+// the frame is then written anew, which is correct, only slower.
+function unambiguous (bytes: Buffer): boolean {
+  const method = bytes.indexOf('"method"')
+  if (method !== -1 && bytes.indexOf('"method"', method + 8) !== -1) return false
+  const data = bytes.indexOf('"data"')
+  if (data !== -1 && bytes.indexOf('"data"', data + 6) !== -1) return false
+  return bytes.indexOf('\\u') === -1
+}
+
+/** A valid GET, as readFrame reads it. */
+export type GetRequest = InboundFrame & { kind: 'get' }
+
+/** A `success` answer to a GET, echoing its msg_id when it had one. */
+export function successReply (request: GetRequest, result: unknown): string {
+  const body = `"code":"success","result":${JSON.stringify(result)}}`
+  return request.msgId === undefined ? `{${body}` : `{"msg_id":${request.msgId},${body}`
+}
+
+/**
+ * A `failed` answer, echoing the msg_id of the frame it answers when it had one.
+ * @param failure why
+ * @param about the frame refused, when the answer is about one
+ */
+export function failedReply (failure: FailureReason, about?: InboundFrame): string {
+  const head = `{"code":"failed","reason":${JSON.stringify(failure.message)}`
+  const msgId = about === undefined
+    ? undefined
+    : about.kind === 'notify' ? msgIdSource(about.text, about.frame) : about.msgId
+  return msgId === undefined ? `${head}}` : `${head},"msg_id":${msgId}}`
 }
 
 /** A PRESENCE frame telling a session peer what its partner is doing. */
-export function presenceFrame (state: 'joined' | 'reconnecting' | 'back'): string {
-  return `{"method":"PRESENCE","data":{"state":"${state}"}}`
-}
-
-// JSON.stringify recurses, so a msg_id nested tens of thousands deep (it parsed fine: V8's parser
-// does not recurse) throws RangeError. Such a msg_id cannot be echoed; the client is told so.
-function serializeEchoing (reply: object, fallback: () => string): string {
-  try {
-    return JSON.stringify(reply)
-  } catch {
-    return fallback()
-  }
+export function presenceFrame (state: PresenceState): string {
+  return `{"method":"${Method.Presence}","data":{"state":"${state}"}}`
 }

@@ -1,51 +1,56 @@
 import type WebSocket from 'ws'
 import {
-  CapacityError, RoomFullError, ShuttingDownError, StoreUnavailableError, BadResumeTokenError
+  BadResumeTokenError, RoomFullError, ShuttingDownError, StoreUnavailableError
 } from './errors.js'
-import type { IceServer } from './options.js'
-import { CloseCode, Peer } from './peer.js'
-import {
-  Failure, Rejection, Resource, failedReply, parseFrame, refusal, successReply,
-  type FailureReason, type GetFrame
-} from './protocol.js'
+import { FrameHandler, type ManagerLog, type ManagerMetrics } from './frame-handler.js'
+import { Heartbeat } from './heartbeat.js'
+import { Peer } from './peer.js'
+import { Failure, successReply, type GetRequest } from './protocol.js'
 import { randomId } from './random-id.js'
 import { RateLimiter } from './rate-limiter.js'
+import { SeatLedger } from './seat-ledger.js'
+import { SourceLimits } from './source-limits.js'
 import type { RelayOutcome, RoomStore } from './stores/store.js'
+import { CloseCode, Resource } from './wire.js'
 
-/** The part of a pino logger the room manager uses. */
-export interface ManagerLog {
-  debug (obj: object, msg: string): void
-  info (obj: object, msg: string): void
-  warn (obj: object, msg: string): void
-  error (obj: object, msg: string): void
-  isLevelEnabled?: (level: string) => boolean
-}
+export type { ManagerLog, ManagerMetrics } from './frame-handler.js'
 
-/** Counters the manager reports to, if metrics are on. */
-export interface ManagerMetrics {
-  relayed (): void
-  queued (): void
-  frameRejected (reason: FailureReason): void
+/** One entry of RTCConfiguration.iceServers, as the manager hands it out. */
+export interface IceServerEntry {
+  urls: string | string[]
+  username?: string
+  credential?: string
 }
 
 /** What the room manager needs; durations in milliseconds. */
 export interface RoomManagerOptions {
   store: RoomStore
   log: ManagerLog
+  /** Bytes in one frame the server relays; larger frames are answered `failed`. */
   maxPayload: number
+  /** Bytes in one frame at which the connection is closed (1009). */
+  hardMaxPayload: number
   queueMaxMessages: number
   queueMaxBytes: number
+  /** Bytes queued in all rooms of this process together. */
+  queueMaxTotalBytes: number
+  /** 0: queued messages wait as long as their sender stays. */
   queueMaxAgeMs: number
   /** 0 turns heartbeats off. */
   heartbeatIntervalMs: number
   messageRate: number
   messageBurst: number
+  /** Frames and bytes per second from one source address; 0 for no limit. */
+  sourceMessageRate: number
+  sourceByteRate: number
+  /** Bytes waiting to be sent to one connection before it is closed as too slow. */
+  maxBufferedBytes: number
   maxRooms?: number
   maxPeers?: number
   /** 0 turns sessions (resume) off. */
   graceMs: number
   /** The ICE servers to hand a peer that asks for its RTCPeerConnection configuration. */
-  iceServers: (peer: Peer) => IceServer[] | Promise<IceServer[]>
+  iceServers: (peer: Peer) => IceServerEntry[] | Promise<IceServerEntry[]>
   metrics?: ManagerMetrics
 }
 
@@ -55,35 +60,32 @@ export interface Seat {
   readonly peerId: string
   /** Taken back with a resume token rather than newly reserved. */
   readonly resumed: boolean
-  /** The session's token, when resumed: the new connection holds the session. */
+  /** The session's token, when resumed (a fresh one: a token is good for one resume). */
   readonly token?: string
+  /** Where the handshake came from (its client address), for the per-source limits. */
+  readonly source: string
   /** Set once the seat was connected or released. */
   settled: boolean
 }
-
-const kPeer = Symbol('rtc-notify.peer')
-type TaggedSocket = WebSocket & { [kPeer]: Peer }
 
 // How long shutdown waits for peers to finish the closing handshake before cutting them off.
 const closeTimeoutMs = 2000
 
 /**
- * The rules of a call: who may take a seat, where a frame goes, what a leave does. It knows
- * WebSockets and a RoomStore, and nothing of Fastify.
+ * The rules of a call: who may take a seat, what a connection's life is, what a leave does.
+ * It knows WebSockets and a RoomStore, and nothing of Fastify.
  */
 export class RoomManager {
   private readonly store: RoomStore
   private readonly log: ManagerLog
-  private readonly logFrames: boolean
   private readonly peers = new Set<Peer>()
-  private readonly seatsByRoom = new Map<string, number>()
-  private seatCount = 0
+  private readonly ledger: SeatLedger
+  private readonly sources: SourceLimits
+  private readonly frames: FrameHandler
+  private readonly heartbeat: Heartbeat
   private readonly pending = new Set<Promise<unknown>>()
   private readonly graceTimers = new Set<NodeJS.Timeout>()
-  private heartbeat: NodeJS.Timeout | undefined
   private closing = false
-  private failureLoggedAt = 0
-  private failuresSuppressed = 0
   private whenAllClosed: (() => void) | undefined
   // One listener of each kind for every socket; the socket carries its Peer.
   private readonly onMessage: (this: WebSocket, data: WebSocket.RawData, isBinary: boolean) => void
@@ -93,14 +95,31 @@ export class RoomManager {
   constructor (private readonly options: RoomManagerOptions) {
     this.store = options.store
     this.log = options.log
-    this.logFrames = options.log.isLevelEnabled?.('debug') ?? false
+    this.ledger = new SeatLedger(options)
+    this.sources = new SourceLimits(options.sourceMessageRate, options.sourceByteRate)
+    this.frames = new FrameHandler({
+      maxPayload: options.maxPayload,
+      hardMaxPayload: options.hardMaxPayload,
+      maxBacklog: options.messageBurst,
+      log: options.log,
+      metrics: options.metrics,
+      relay: (peer, frame) => {
+        const outcome = this.store.relay(peer.roomId, peer.peerId, frame)
+        if (typeof outcome === 'string') this.relayed(peer, outcome)
+        else outcome.then(o => this.relayed(peer, o), err => this.frames.failed(peer, err))
+      },
+      answer: (peer, request) => this.answerInOrder(peer, request)
+    })
+    this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, this.peers, peer => {
+      this.log.info({ room: peer.roomId }, 'peer missed a heartbeat; terminating')
+    })
     const manager = this
-    this.onMessage = function (data, isBinary) { manager.receive((this as TaggedSocket)[kPeer], data as Buffer, isBinary) }
-    this.onClose = function (code) { manager.closed((this as TaggedSocket)[kPeer], code) }
+    this.onMessage = function (data, isBinary) { manager.frames.receive(Peer.of(this), data as Buffer, isBinary) }
+    this.onClose = function (code) { manager.closed(Peer.of(this), code) }
     this.onError = function (error) {
-      const peer = (this as TaggedSocket)[kPeer]
-      // ws closes the connection itself after a protocol error (1009 for a frame over
-      // maxPayload, 1007 for invalid UTF-8): the server refused it, the client did not drop.
+      const peer = Peer.of(this)
+      // ws closes the connection itself after a protocol error (1009 for a frame over its
+      // limit, 1007 for invalid UTF-8): the server refused it, the client did not drop.
       peer.ending ??= 'refused'
       manager.log.debug({ err: error, room: peer.roomId }, 'socket error')
     }
@@ -110,39 +129,41 @@ export class RoomManager {
   async start (): Promise<void> {
     const o = this.options
     await this.store.start({
-      limits: { maxMessages: o.queueMaxMessages, maxBytes: o.queueMaxBytes, maxAgeMs: o.queueMaxAgeMs },
+      limits: {
+        maxMessages: o.queueMaxMessages,
+        maxBytes: o.queueMaxBytes,
+        maxTotalBytes: o.queueMaxTotalBytes,
+        maxAgeMs: o.queueMaxAgeMs === 0 ? Infinity : o.queueMaxAgeMs
+      },
       graceMs: o.graceMs,
       log: this.log
     })
-    if (o.heartbeatIntervalMs > 0) {
-      this.heartbeat = setInterval(() => this.checkHeartbeats(), o.heartbeatIntervalMs).unref()
-    }
+    this.heartbeat.start()
   }
 
   /** Rooms and peers with a seat in this process. */
   stats (): { rooms: number, peers: number } {
-    return { rooms: this.seatsByRoom.size, peers: this.seatCount }
+    return this.ledger.stats()
   }
 
   /**
    * Takes a seat in a room for a handshake, before the upgrade.
+   * @param source the client's address
    * @throws RoomFullError, CapacityError, StoreUnavailableError or ShuttingDownError
    */
-  async reserve (roomId: string): Promise<Seat> {
-    this.checkCapacity(roomId)
-    const seat: Seat = { roomId, peerId: randomId(12), resumed: false, settled: false }
-    // Counted before the await, so racing handshakes see each other against the caps.
-    this.countSeat(roomId, 1)
+  async reserve (roomId: string, source: string): Promise<Seat> {
+    this.takeSeat(roomId)
+    const seat: Seat = { roomId, peerId: randomId(12), resumed: false, source, settled: false }
     let result
     try {
       result = await this.store.reserve(roomId, seat.peerId)
     } catch (err) {
-      this.countSeat(roomId, -1)
+      this.ledger.give(roomId)
       this.log.error({ err, room: roomId }, 'room store failed to take a seat')
       throw new StoreUnavailableError()
     }
     if (result === 'full') {
-      this.countSeat(roomId, -1)
+      this.ledger.give(roomId)
       throw new RoomFullError()
     }
     if (result === 'created') this.log.info({ room: roomId }, 'room created')
@@ -150,30 +171,34 @@ export class RoomManager {
   }
 
   /**
-   * Takes back the seat a resume token names, before the upgrade.
+   * Takes back the seat a resume token names, before the upgrade. The token is used up: the
+   * session goes on under a fresh one, which the peer's next `GET /session` answers.
+   * @param source the client's address
    * @throws BadResumeTokenError, CapacityError, StoreUnavailableError or ShuttingDownError
    */
-  async claim (roomId: string, token: string): Promise<Seat> {
-    this.checkCapacity(roomId)
+  async claim (roomId: string, token: string, source: string): Promise<Seat> {
+    this.takeSeat(roomId)
+    const next = randomId(24)
     let result
     try {
-      result = await this.store.claim(roomId, token)
+      result = await this.store.claim(roomId, token, next)
     } catch (err) {
+      this.ledger.give(roomId)
       this.log.error({ err, room: roomId }, 'room store failed to look up a resume token')
       throw new StoreUnavailableError()
     }
     if (!result.ok) {
-      throw new BadResumeTokenError(result.reason === 'wrong_room' ? 'token is for another room' : 'unknown or expired token')
+      this.ledger.give(roomId)
+      throw new BadResumeTokenError(result.reason === 'wrong_room' ? 'token is for another room' : 'unknown or used token')
     }
-    this.countSeat(roomId, 1)
-    return { roomId, peerId: result.peerId, resumed: true, token, settled: false }
+    return { roomId, peerId: result.peerId, resumed: true, token: next, source, settled: false }
   }
 
   /** Gives back a seat whose handshake did not become a connection. */
   release (seat: Seat): void {
     if (seat.settled) return
     seat.settled = true
-    this.countSeat(seat.roomId, -1)
+    this.ledger.give(seat.roomId)
     // A resumed seat still belongs to the peer that dropped; its grace period runs on.
     if (seat.resumed) return
     this.track(this.store.release(seat.roomId, seat.peerId).then(deleted => {
@@ -187,24 +212,29 @@ export class RoomManager {
    * @param handshake kept on the Peer for answers that need the handshake (ICE functions)
    */
   connect (seat: Seat, socket: WebSocket, handshake?: unknown): Peer | undefined {
+    const o = this.options
+    const now = Date.now()
+    const peer = new Peer(socket, seat.roomId, seat.peerId, randomId(9), {
+      limiter: new RateLimiter(o.messageRate, o.messageBurst, now),
+      source: this.sources.acquire(seat.source, now),
+      maxBufferedBytes: o.maxBufferedBytes
+    }, handshake)
+    // From here on the socket has an error listener: a bad frame can never go unhandled.
+    socket.on('error', this.onError)
     if (this.closing) {
       // Shutdown began while this handshake was in flight: the seat goes back, unused.
+      this.sources.release(peer.limits.source)
       this.release(seat)
       socket.close(CloseCode.GoingAway, 'server shutting down')
       return undefined
     }
     seat.settled = true
-    const o = this.options
-    const peer = new Peer(socket, seat.roomId, seat.peerId, randomId(9),
-      new RateLimiter(o.messageRate, o.messageBurst, Date.now()), handshake)
     peer.token = seat.token
-    ;(socket as TaggedSocket)[kPeer] = peer
     socket.on('message', this.onMessage)
     socket.on('close', this.onClose)
-    socket.on('error', this.onError)
-    socket.on('pong', onPong)
+    socket.on('pong', this.heartbeat.onPong)
     this.peers.add(peer)
-    this.track(this.store.attach(seat.roomId, seat.peerId, peer.connectionId, peer).then(() => this.attached(peer), err => {
+    this.track(this.store.attach(seat.roomId, seat.peerId, peer.connectionId, peer).then(() => this.frames.attached(peer), err => {
       this.log.error({ err, room: seat.roomId }, 'room store failed to bind a connection')
       peer.close(CloseCode.InternalError, Failure.Internal.message, 'refused')
     }))
@@ -214,7 +244,7 @@ export class RoomManager {
   /** Closes every peer with 1001, waits for them (a few seconds at most), then the store. */
   async close (): Promise<void> {
     this.closing = true
-    clearInterval(this.heartbeat)
+    this.heartbeat.stop()
     if (this.peers.size > 0) {
       const allClosed = new Promise<void>(resolve => { this.whenAllClosed = resolve })
       for (const peer of this.peers) peer.close(CloseCode.GoingAway, 'server shutting down', 'shutdown')
@@ -228,68 +258,10 @@ export class RoomManager {
     await this.store.close()
   }
 
-  private checkCapacity (roomId: string): void {
-    const o = this.options
+  private takeSeat (roomId: string): void {
     if (this.closing) throw new ShuttingDownError()
     if (!this.store.available) throw new StoreUnavailableError()
-    if (o.maxPeers !== undefined && this.seatCount >= o.maxPeers) throw new CapacityError('maxPeers reached')
-    if (o.maxRooms !== undefined && !this.seatsByRoom.has(roomId) && this.seatsByRoom.size >= o.maxRooms) {
-      throw new CapacityError('maxRooms reached')
-    }
-  }
-
-  private countSeat (roomId: string, delta: 1 | -1): void {
-    this.seatCount += delta
-    const n = (this.seatsByRoom.get(roomId) ?? 0) + delta
-    if (n > 0) this.seatsByRoom.set(roomId, n)
-    else this.seatsByRoom.delete(roomId)
-  }
-
-  // The hot path: every frame of every peer.
-  private receive (peer: Peer, data: Buffer, isBinary: boolean): void {
-    if (peer.ending !== undefined) return
-    if (peer.backlog !== undefined) return this.hold(peer, data, isBinary)
-    const verdict = peer.limiter.take(Date.now())
-    if (verdict === 'abusive') return peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
-    if (isBinary) return this.reject(peer, new Rejection(verdict === 'allowed' ? Failure.BinaryFrame : Failure.RateLimited))
-    // ws enforces maxPayload itself when it was configured with ours; an app that registered
-    // @fastify/websocket with a larger limit gets the same answer here.
-    if (data.length > this.options.maxPayload) {
-      peer.close(CloseCode.TooBig, 'frame too large', 'refused')
-      return
-    }
-    const frame = parseFrame(data.toString())
-    // A limited frame is still parsed, to echo its msg_id: the client may be waiting on it.
-    // (A client that keeps it up is closed as abusive, which bounds that work.)
-    if (verdict === 'limited') return this.reject(peer, refusal(frame, Failure.RateLimited))
-    if (frame instanceof Rejection) return this.reject(peer, frame)
-    if (this.logFrames) this.log.debug({ room: peer.roomId, method: frame.method, bytes: data.length }, 'frame')
-    if (frame.method === 'NOTIFY') {
-      // A valid NOTIFY already has the exact outgoing shape: its bytes go on as they came.
-      const outcome = this.store.relay(peer.roomId, peer.peerId, data)
-      if (typeof outcome === 'string') this.relayed(peer, outcome)
-      else outcome.then(o => this.relayed(peer, o), err => this.failed(peer, err))
-      return
-    }
-    if (frame.resource === Resource.PeerConnection) this.answerConfiguration(peer, frame)
-    else this.answerSession(peer, frame).catch(err => this.failed(peer, err, frame))
-  }
-
-  // Frames that arrive while the store binds the connection wait for it: what was queued for
-  // the peer must reach it before anything else, the answers to its own first requests too.
-  private hold (peer: Peer, data: Buffer, isBinary: boolean): void {
-    const backlog = peer.backlog!
-    if (backlog.length >= this.options.messageBurst) {
-      peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
-      return
-    }
-    backlog.push([data, isBinary])
-  }
-
-  private attached (peer: Peer): void {
-    const backlog = peer.backlog
-    peer.backlog = undefined
-    if (backlog !== undefined) for (const [data, isBinary] of backlog) this.receive(peer, data, isBinary)
+    this.ledger.take(roomId)
   }
 
   private relayed (peer: Peer, outcome: RelayOutcome): void {
@@ -300,55 +272,56 @@ export class RoomManager {
         break
       case 'queued':
         metrics?.queued()
-        if (peer.expiryTimer === undefined) this.scheduleExpiry(peer, this.options.queueMaxAgeMs)
+        if (peer.expiryTimer === undefined && this.options.queueMaxAgeMs > 0) this.scheduleExpiry(peer, this.options.queueMaxAgeMs)
         break
       case 'queue_full':
-        this.reject(peer, new Rejection(Failure.QueueFull))
+        this.frames.reject(peer, Failure.QueueFull)
         break
       case 'gone':
         break
     }
   }
 
-  // Answered at once when the ICE servers are at hand, so answers keep the order of requests.
-  private answerConfiguration (peer: Peer, frame: GetFrame): void {
-    const reply = (iceServers: IceServer[]): void => peer.send(successReply(frame, { configuration: { iceServers } }))
-    let iceServers
-    try {
-      iceServers = this.options.iceServers(peer)
-    } catch (err) {
-      return this.failed(peer, err, frame)
+  // Answers go out in the order of the requests: one that must wait (for the store, or an
+  // async iceServers function) holds back those after it; the others are answered at once.
+  private answerInOrder (peer: Peer, request: GetRequest): void {
+    const answer = (): void | Promise<void> => request.resource === Resource.PeerConnection
+      ? this.answerConfiguration(peer, request)
+      : this.answerSession(peer, request)
+    const failed = (err: unknown): void => this.frames.failed(peer, err, request)
+    let pending
+    if (peer.answering === undefined) {
+      try {
+        pending = answer()
+      } catch (err) {
+        return failed(err)
+      }
+      if (pending === undefined) return
+      pending = pending.catch(failed)
+    } else {
+      pending = peer.answering.then(answer).catch(failed)
     }
-    if (Array.isArray(iceServers)) reply(iceServers)
-    else iceServers.then(reply, err => this.failed(peer, err, frame))
+    const answering: Promise<void> = pending.finally(() => {
+      if (peer.answering === answering) peer.answering = undefined
+    })
+    peer.answering = answering
   }
 
-  private async answerSession (peer: Peer, frame: GetFrame): Promise<void> {
+  private answerConfiguration (peer: Peer, request: GetRequest): void | Promise<void> {
+    const reply = (iceServers: IceServerEntry[]): void => peer.send(successReply(request, { configuration: { iceServers } }))
+    const iceServers = this.options.iceServers(peer)
+    if (Array.isArray(iceServers)) return reply(iceServers)
+    return iceServers.then(reply)
+  }
+
+  private async answerSession (peer: Peer, request: GetRequest): Promise<void> {
     const graceMs = this.options.graceMs
-    if (graceMs === 0) return this.reject(peer, refusal(frame, Failure.SessionsDisabled))
+    if (graceMs === 0) return this.frames.reject(peer, Failure.SessionsDisabled, request)
     const grant = await this.store.openSession(peer.roomId, peer.peerId, peer.token ?? randomId(24))
     peer.token = grant.token
-    peer.send(successReply(frame, { peer: peer.peerId, token: grant.token, grace: graceMs / 1000 }))
+    peer.send(successReply(request, { peer: peer.peerId, token: grant.token, grace: graceMs / 1000 }))
     if (grant.partner === 'connected') peer.presence('joined')
     else if (grant.partner === 'away') peer.presence('reconnecting')
-  }
-
-  private reject (peer: Peer, rejection: Rejection): void {
-    this.options.metrics?.frameRejected(rejection.failure)
-    peer.send(failedReply(rejection))
-  }
-
-  private failed (peer: Peer, err: unknown, frame?: GetFrame): void {
-    // One log line a second at most: with the store unreachable, every frame of every peer fails.
-    const now = Date.now()
-    if (now - this.failureLoggedAt >= 1000) {
-      this.log.error({ err, room: peer.roomId, suppressed: this.failuresSuppressed }, 'failed to handle a frame')
-      this.failureLoggedAt = now
-      this.failuresSuppressed = 0
-    } else {
-      this.failuresSuppressed++
-    }
-    this.reject(peer, frame === undefined ? new Rejection(Failure.Internal) : refusal(frame, Failure.Internal))
   }
 
   private scheduleExpiry (peer: Peer, delayMs: number): void {
@@ -356,7 +329,7 @@ export class RoomManager {
       peer.expiryTimer = undefined
       this.track(this.store.expire(peer.roomId, peer.peerId, Date.now()).then(result => {
         if (peer.ending !== undefined || this.closing) return
-        if (result.dropped > 0) this.reject(peer, new Rejection(Failure.QueueExpired))
+        if (result.dropped > 0) this.frames.reject(peer, Failure.QueueExpired)
         if (result.nextExpiryAt !== null) this.scheduleExpiry(peer, Math.max(0, result.nextExpiryAt - Date.now()))
       }, err => this.log.error({ err, room: peer.roomId }, 'room store failed to expire queued messages')))
     }, delayMs).unref()
@@ -365,7 +338,8 @@ export class RoomManager {
   private closed (peer: Peer, code: number): void {
     this.peers.delete(peer)
     clearTimeout(peer.expiryTimer)
-    this.countSeat(peer.roomId, -1)
+    this.ledger.give(peer.roomId)
+    this.sources.release(peer.limits.source)
     if (this.peers.size === 0) this.whenAllClosed?.()
     const ending = peer.ending
     // The store already ended the room, or the seat lives on in another connection.
@@ -394,18 +368,6 @@ export class RoomManager {
     this.graceTimers.add(timer)
   }
 
-  private checkHeartbeats (): void {
-    for (const peer of this.peers) {
-      if (!peer.alive) {
-        this.log.info({ room: peer.roomId }, 'peer missed a heartbeat; terminating')
-        peer.socket.terminate()
-        continue
-      }
-      peer.alive = false
-      peer.socket.ping()
-    }
-  }
-
   // Store calls made outside a request are tracked so that close() can wait for them, and
   // their failures are logged rather than left unhandled.
   private track (operation: Promise<unknown>): void {
@@ -413,10 +375,6 @@ export class RoomManager {
       .finally(() => this.pending.delete(tracked))
     this.pending.add(tracked)
   }
-}
-
-function onPong (this: WebSocket): void {
-  (this as TaggedSocket)[kPeer].alive = true
 }
 
 // A close frame with 1000 or 1001 (or with no code, which is what a browser's close() sends)

@@ -8,6 +8,7 @@ import type { RoomStore } from './stores/store.js'
 
 const demoPage = new URL('../example/webrtc.html', import.meta.url)
 const clientModule = new URL('./client.js', import.meta.url)
+const wireModule = new URL('./wire.js', import.meta.url)
 
 /** The plugin options a command line asks for. */
 export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOptions {
@@ -40,7 +41,7 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
  */
 export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key: Buffer }, store?: RoomStore): Promise<FastifyInstance> {
   // Read once, before anything starts: they do not change while the server runs.
-  const [page, client] = config.demo ? await Promise.all([readFile(demoPage), readFile(clientModule)]) : []
+  const [page, client, wire] = config.demo ? await Promise.all([readFile(demoPage), readFile(clientModule), readFile(wireModule)]) : []
   const app = Fastify({
     logger: { level: config.logLevel },
     // Each join is one request: the plugin logs rooms and refusals itself, without the noise.
@@ -52,6 +53,7 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
   if (config.demo) {
     app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
     app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(client))
+    app.get('/wire.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(wire))
   }
   return app
 }

@@ -4,7 +4,7 @@ import net from 'node:net'
 import t from 'tap'
 import { handshakeStatus, join, TestPeer, until } from './helpers/client.js'
 import { freshRoom, startServer } from './helpers/server.js'
-import { handshakeChecker, roomIdProblem } from '../lib/handshake.js'
+import { handshakeChecker, roomIdProblem, type HandshakeRequest } from '../lib/handshake.js'
 
 t.test('a third peer is refused with 400 before any upgrade', async t => {
   const server = await startServer(t)
@@ -109,9 +109,9 @@ t.test('hosts allow-list: another Host, or none, is 403', async t => {
   t.equal(await handshakeStatus(url, { headers: { Host: 'LOCALHOST:8080' } }), 101, 'case-insensitive')
   t.equal(await handshakeStatus(url, { headers: { Host: 'evil.example.com' } }), 403)
   t.equal(await handshakeStatus(url), 403, 'the real host:port is not listed')
-  t.equal(handshakeChecker({ hosts: ['a'] })({ path: '/', host: undefined, origin: undefined, roomId: 'r' })?.constructor.name,
-    'FastifyError', 'a missing Host is refused')
-  t.match(handshakeChecker({ hosts: ['a'] })({ path: '/', host: undefined, origin: undefined, roomId: 'r' }), { statusCode: 403 })
+  const noHost = request({ host: undefined })
+  t.equal(handshakeChecker({ hosts: ['a'] })(noHost)?.constructor.name, 'FastifyError', 'a missing Host is refused')
+  t.match(handshakeChecker({ hosts: ['a'] })(noHost), { statusCode: 403 })
 })
 
 t.test('origins allow-list: another Origin is 403, no Origin is allowed', async t => {
@@ -127,26 +127,70 @@ t.test('no allow-lists: everything goes', async t => {
   t.equal(await handshakeStatus(server.room(freshRoom()), { origin: 'https://anything.example', headers: { Host: 'x' } }), 101)
 })
 
-t.test('room ids: empty, too long, or not URL-safe are 400', async t => {
+t.test('room ids: empty, too long, a "/" or a control character are 400', async t => {
   const server = await startServer(t)
   t.equal(await handshakeStatus(`${server.ws}/call/`), 400, 'empty')
   t.equal(await handshakeStatus(server.room('a'.repeat(256))), 101, '256 characters')
   t.equal(await handshakeStatus(server.room('a'.repeat(257))), 400, '257 characters')
-  for (const id of ['a%20b', '%C3%A9', 'a%2Fb', 'a!b', "it's", 'a%00']) {
+  t.equal(await handshakeStatus(server.room('%C3%A9'.repeat(256))), 101, '256 characters of two bytes each')
+  for (const id of ['a%2Fb', 'a/b', 'a%00', 'a%0Ab', 'a%7F', '%C2%85']) {
     t.equal(await handshakeStatus(server.room(id)), 400, id)
   }
-  for (const id of ['A-z_0.9~', '1234', 'x']) t.equal(await handshakeStatus(server.room(id)), 101, id)
+  for (const id of ['A-z_0.9~', '1234', 'x', 'a%20b', 'My%20Room', 'Caf%C3%A9', '%C3%BC', 'a@b', "it's", 'a!b', '%F0%9F%93%9E']) {
+    t.equal(await handshakeStatus(server.room(id)), 101, id)
+  }
   t.equal(roomIdProblem('ok-id'), undefined)
 })
 
-t.test('the refusals come in the order of SPEC §1', async t => {
-  const check = handshakeChecker({ paths: ['/call/a'], hosts: ['h'], origins: ['o'] })
-  t.match(check({ path: '/call/b', host: 'x', origin: 'x', roomId: '' }), { statusCode: 404 })
-  t.match(check({ path: '/call/a', host: 'x', origin: 'x', roomId: '' }), { statusCode: 403, code: 'FST_RTC_NOTIFY_HOST_NOT_ALLOWED' })
-  t.match(check({ path: '/call/a', host: 'h', origin: 'x', roomId: '' }), { statusCode: 403, code: 'FST_RTC_NOTIFY_ORIGIN_NOT_ALLOWED' })
-  t.match(check({ path: '/call/a', host: 'h', origin: 'o', roomId: '' }), { statusCode: 400 })
-  t.equal(check({ path: '/call/a', host: 'h', origin: 'o', roomId: 'a' }), undefined)
+t.test('the same room id in two spellings is one room', async t => {
+  const server = await startServer(t)
+  const spellings = [['a@b', 'a%40b'], ['Caf%C3%A9', 'Cafe%CC%81'], ['My%20Room', 'My%20%52oom'], ['~x', '%7Ex']]
+  for (const [first, second] of spellings) {
+    const a = await join(server.room(first))
+    const b = await join(server.room(second))
+    a.send({ method: 'NOTIFY', data: first })
+    t.same(await b.next(), { method: 'NOTIFY', data: first }, `${first} and ${second}`)
+    t.equal(await handshakeStatus(server.room(first)), 400, 'a third spelling finds the room full')
+    a.close()
+    await b.closed
+  }
 })
+
+t.test('two Host headers, or a target that is not a path, are 400', async t => {
+  const server = await startServer(t)
+  const port = new URL(server.http).port
+  const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+  const status = async (head: string): Promise<number> => await new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(head + upgrade + '\r\n'))
+    socket.once('data', data => { socket.destroy(); resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(String(data))?.[1])) })
+    socket.once('error', reject)
+  })
+  const room = freshRoom()
+  t.equal(await status(`GET /call/${room} HTTP/1.1\r\nHost: 127.0.0.1\r\n`), 101, 'one Host: upgraded')
+  t.equal(await status(`GET /call/${freshRoom()} HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n`), 400, 'two Host headers')
+  t.equal(await status(`GET http://evil.example/call/${freshRoom()} HTTP/1.1\r\nHost: 127.0.0.1\r\n`), 400, 'absolute-form target')
+})
+
+t.test('resume may be given once', async t => {
+  const server = await startServer(t)
+  t.equal(await handshakeStatus(server.room(freshRoom(), 'resume=a&resume=b')), 400)
+  t.equal(await handshakeStatus(server.room(freshRoom(), 'resume=')), 400)
+})
+
+t.test('the refusals come in the order of docs/protocol.md', async t => {
+  const check = handshakeChecker({ paths: ['/call/a'], hosts: ['h'], origins: ['o'] })
+  t.match(check(request({ target: 'http://x/call/a', hostHeaders: 2 })), { statusCode: 400, code: 'FST_RTC_NOTIFY_BAD_REQUEST' })
+  t.match(check(request({ path: '/call/b', host: 'x', origin: 'x', roomId: '' })), { statusCode: 404 })
+  t.match(check(request({ path: '/call/a', host: 'x', origin: 'x', roomId: '' })), { statusCode: 403, code: 'FST_RTC_NOTIFY_HOST_NOT_ALLOWED' })
+  t.match(check(request({ path: '/call/a', host: 'h', origin: 'x', roomId: '' })), { statusCode: 403, code: 'FST_RTC_NOTIFY_ORIGIN_NOT_ALLOWED' })
+  t.match(check(request({ path: '/call/a', host: 'h', origin: 'o', roomId: 'a', query: { resume: ['x', 'y'] } })), { statusCode: 400, code: 'FST_RTC_NOTIFY_BAD_REQUEST' })
+  t.match(check(request({ path: '/call/a', host: 'h', origin: 'o', roomId: '' })), { statusCode: 400, code: 'FST_RTC_NOTIFY_BAD_ROOM_ID' })
+  t.equal(check(request({ path: '/call/a', host: 'h', origin: 'o', roomId: 'a' })), undefined)
+})
+
+function request (overrides: Partial<HandshakeRequest>): HandshakeRequest {
+  return { target: '/call/a', path: '/call/a', hostHeaders: 1, host: 'h', origin: undefined, roomId: 'a', query: {}, ...overrides }
+}
 
 t.test('the register prefix is respected, also by the paths allow-list', async t => {
   const server = await startServer(t, { prefix: '/rtc', paths: ['/rtc/call/x'] })

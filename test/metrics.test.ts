@@ -41,7 +41,7 @@ t.test('GET /metrics counts rooms, peers, relayed, queued, rejected frames and h
   a.send({ method: 'NOTIFY' })
   await a.next()
   t.equal(await handshakeStatus(server.room(room)), 400)
-  t.equal(await handshakeStatus(server.room('bad id')), 400)
+  t.equal(await handshakeStatus(server.room('bad%2Fid')), 400)
   await join(server.room(freshRoom()))
   t.equal(await handshakeStatus(server.room(freshRoom())), 503)
 

@@ -45,6 +45,6 @@ t.test('wrong options are refused at registration, naming the option', async t =
 t.test('good options pass, defaults fill in, Fastify\'s own register options are ignored', async t => {
   t.equal(await register({ prefix: '/x', logLevel: 'warn', iceServers: [], maxPayload: 10, heartbeatInterval: 0 }), undefined)
   t.equal(await register({ iceServers: async () => [] }), undefined)
-  t.same(resolveOptions({}), defaults)
+  t.same(resolveOptions({}), { ...defaults, hardMaxPayload: 1024 * 1024 })
   t.equal(resolveOptions({ maxRooms: 5, hosts: undefined }).maxRooms, 5)
 })

@@ -50,7 +50,10 @@ t.test('a dropped session peer resumes within grace: nothing lost, partner never
   t.same(await b.next(), { method: 'NOTIFY', data: 'from a again' })
   b.send({ method: 'NOTIFY', data: 'to a again' })
   t.same(await back.next(), { method: 'NOTIFY', data: 'to a again' })
-  t.same(await openSession(back), sa, 'the session carries on')
+  const again = await openSession(back)
+  t.same({ ...again, token: sa.token }, sa, 'the session carries on')
+  t.not(again.token, sa.token, 'under a fresh token: a token is good for one resume')
+  t.equal(await handshakeStatus(server.room(room, `resume=${sa.token}`)), 400, 'the used token is refused')
   await sleep(50)
   t.equal(b.socket.readyState, b.socket.OPEN, 'the partner was never closed')
 })
@@ -59,11 +62,13 @@ t.test('a session peer can resume more than once', async t => {
   const server = await startServer(t)
   const { room, b, sa, a } = await sessionPair(server)
   let current = a
+  let token = sa.token
   for (let round = 0; round < 3; round++) {
     current.drop()
     t.same(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting' } })
-    current = await join(server.room(room, `resume=${sa.token}`))
+    current = await join(server.room(room, `resume=${token}`))
     t.same(await b.next(), { method: 'PRESENCE', data: { state: 'back' } })
+    token = (await openSession(current)).token
   }
   current.send({ method: 'NOTIFY', data: 'third time' })
   t.same(await b.next(), { method: 'NOTIFY', data: 'third time' })

@@ -35,6 +35,7 @@ export class MemoryStore implements RoomStore {
   private readonly rooms = new Map<string, Room>()
   private readonly tokens = new Map<string, { roomId: string, peerId: string }>()
   private limits: QueueLimits = { maxMessages: Infinity, maxBytes: Infinity, maxAgeMs: Infinity }
+  private totalQueuedBytes = 0
 
   async start (context: StoreContext): Promise<void> {
     this.limits = context.limits
@@ -43,6 +44,7 @@ export class MemoryStore implements RoomStore {
   async close (): Promise<void> {
     this.rooms.clear()
     this.tokens.clear()
+    this.totalQueuedBytes = 0
   }
 
   async reserve (roomId: string, peerId: string): Promise<ReserveResult> {
@@ -102,13 +104,15 @@ export class MemoryStore implements RoomStore {
       return 'delivered'
     }
     const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length
-    if (room.queue.length >= this.limits.maxMessages || room.queuedBytes + bytes > this.limits.maxBytes) {
+    const { maxMessages, maxBytes, maxTotalBytes = Infinity } = this.limits
+    if (room.queue.length >= maxMessages || room.queuedBytes + bytes > maxBytes ||
+        this.totalQueuedBytes + bytes > maxTotalBytes) {
       return 'queue_full'
     }
     // A received Buffer may be a slice of a larger socket read; a copy keeps the queue's memory
     // what its byte count says.
     room.queue.push({ from: fromPeerId, frame: typeof frame === 'string' ? frame : Buffer.from(frame), bytes, at: Date.now() })
-    room.queuedBytes += bytes
+    this.count(room, bytes)
     return 'queued'
   }
 
@@ -125,7 +129,7 @@ export class MemoryStore implements RoomStore {
         kept.push(item)
         nextExpiryAt ??= item.at + this.limits.maxAgeMs
       } else {
-        room.queuedBytes -= item.bytes
+        this.count(room, -item.bytes)
       }
     }
     const dropped = room.queue.length - kept.length
@@ -138,6 +142,7 @@ export class MemoryStore implements RoomStore {
     const seat = room?.seats.find(s => s.peerId === peerId)
     if (room === undefined || seat === undefined || seat.connectionId !== connectionId) return false
     this.rooms.delete(roomId)
+    this.count(room, -room.queuedBytes)
     for (const s of room.seats) {
       if (s.token !== undefined) this.tokens.delete(s.token)
       if (s !== seat) s.sink?.end()
@@ -169,11 +174,21 @@ export class MemoryStore implements RoomStore {
     return true
   }
 
-  async claim (roomId: string, token: string): Promise<ClaimResult> {
+  async claim (roomId: string, token: string, nextToken: string): Promise<ClaimResult> {
     const owner = this.tokens.get(token)
     if (owner === undefined) return { ok: false, reason: 'unknown_token' }
     if (owner.roomId !== roomId) return { ok: false, reason: 'wrong_room' }
+    const seat = this.rooms.get(roomId)?.seats.find(s => s.peerId === owner.peerId)
+    this.tokens.delete(token)
+    if (seat === undefined) return { ok: false, reason: 'unknown_token' }
+    seat.token = nextToken
+    this.tokens.set(nextToken, owner)
     return { ok: true, peerId: owner.peerId }
+  }
+
+  private count (room: Room, bytes: number): void {
+    room.queuedBytes += bytes
+    this.totalQueuedBytes += bytes
   }
 
   /** Rooms, seats and queued bytes held now (tests and soak checks). */
@@ -196,7 +211,7 @@ export class MemoryStore implements RoomStore {
       if (item.from === peerId) {
         kept.push(item)
       } else {
-        room.queuedBytes -= item.bytes
+        this.count(room, -item.bytes)
         sink.deliver(item.frame)
       }
     }

@@ -7,11 +7,12 @@
  * number of processes, never both win.
  */
 
+import type { PresenceState } from '../wire.js'
+
+export type { PresenceState } from '../wire.js'
+
 /** A frame as it is handed on: the bytes a client sent, or text the server made. */
 export type Frame = Buffer | string
-
-/** What the partner of a session peer is doing. */
-export type PresenceState = 'joined' | 'reconnecting' | 'back'
 
 /**
  * What a store calls on a peer whose connection lives in this process. The store may call
@@ -34,7 +35,12 @@ export interface QueueLimits {
   maxMessages: number
   /** Bytes queued per room (the frames' byte lengths). */
   maxBytes: number
-  /** Age in milliseconds after which a queued message is dropped. */
+  /**
+   * Bytes queued in all rooms together, where the queues live in this process's memory (an
+   * in-process store); a store that keeps queues elsewhere may ignore it.
+   */
+  maxTotalBytes?: number
+  /** Age in milliseconds after which a queued message is dropped (Infinity: never). */
   maxAgeMs: number
 }
 
@@ -134,6 +140,9 @@ export interface RoomStore {
    * partner hears `reconnecting`. Returns false when the room is already gone.
    */
   suspend (roomId: string, peerId: string, connectionId: string): Promise<boolean>
-  /** Finds the seat a resume token belongs to. */
-  claim (roomId: string, token: string): Promise<ClaimResult>
+  /**
+   * Finds the seat a resume token belongs to and, atomically, replaces the token with
+   * `nextToken`: a token is good for one resume.
+   */
+  claim (roomId: string, token: string, nextToken: string): Promise<ClaimResult>
 }

@@ -55,6 +55,13 @@ export class TestPeer {
     })
   }
 
+  /** Records every text frame received from now on, as the exact text (next() still sees them). */
+  texts (): string[] {
+    const texts: string[] = []
+    this.socket.on('message', (data, isBinary) => { if (!isBinary) texts.push(data.toString()) })
+    return texts
+  }
+
   /** Frames received but not yet taken with next(). */
   pending (): Message[] {
     return [...this.inbox]

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
+import { join, type TestPeer } from './client.js'
 import { notify, type NotifyOptions } from '../../lib/index.js'
 
 /** A running app with the plugin, and the ws:// base of its routes. */
@@ -39,4 +40,12 @@ let counter = 0
 /** A room id no other test uses. */
 export function freshRoom (): string {
   return `room-${process.pid}-${++counter}`
+}
+
+/** Two peers joined to a fresh room of `server`: `a` first, then `b`. */
+export async function joinPair (server: TestServer): Promise<{ room: string, a: TestPeer, b: TestPeer }> {
+  const room = freshRoom()
+  const a = await join(server.room(room))
+  const b = await join(server.room(room))
+  return { room, a, b }
 }

@@ -310,9 +310,10 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     for (let i = 0; i < 3; i++) t.equal(await b.relay(r, q.peerId, `while away ${i}`), 'queued')
     t.equal(await b.reserve(r, id('p')), 'full', 'the seat is held')
 
-    t.same(await b.claim(r, 'token-p-' + r), { ok: true, peerId: p.peerId })
-    t.same(await b.claim(r, 'unknown'), { ok: false, reason: 'unknown_token' })
-    t.same(await a.claim(room(), 'token-p-' + r), { ok: false, reason: 'wrong_room' })
+    t.same(await a.claim(room(), 'token-p-' + r, 'unused'), { ok: false, reason: 'wrong_room' })
+    t.same(await b.claim(r, 'unknown', 'unused'), { ok: false, reason: 'unknown_token' })
+    t.same(await b.claim(r, 'token-p-' + r, 'token-p2-' + r), { ok: true, peerId: p.peerId })
+    t.same(await a.claim(r, 'token-p-' + r, 'again'), { ok: false, reason: 'unknown_token' }, 'a token is good for one resume')
 
     const back = { connectionId: id('conn'), sink: new RecordingSink() }
     await b.attach(r, p.peerId, back.connectionId, back.sink)
@@ -323,11 +324,11 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     t.equal(await a.leave(r, p.peerId, p.connectionId), false, 'the old connection has no say any more')
     t.equal(await b.relay(r, p.peerId, 'hello again'), 'delivered')
     await until(() => q.sink.frames().includes('hello again'))
-    t.same(await a.openSession(r, p.peerId, 'x'), { token: 'token-p-' + r, partner: 'connected' })
+    t.same(await a.openSession(r, p.peerId, 'x'), { token: 'token-p2-' + r, partner: 'connected' }, 'the session goes on under the fresh token')
 
     t.equal(await b.leave(r, p.peerId, back.connectionId), true)
     await until(() => q.sink.events.includes('end'))
-    t.same(await a.claim(r, 'token-p-' + r), { ok: false, reason: 'unknown_token' }, 'tokens die with the room')
+    t.same(await a.claim(r, 'token-p2-' + r, 'unused'), { ok: false, reason: 'unknown_token' }, 'tokens die with the room')
   })
 
   t.test('grace running out: leave with the suspended connection ends the partner', async t => {
@@ -335,7 +336,7 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     const { r, p, q, token } = await suspendedPair(a, b)
     t.equal(await a.leave(r, p.peerId, p.connectionId), true)
     await until(() => q.sink.events.includes('end'))
-    t.same(await b.claim(r, token), { ok: false, reason: 'unknown_token' })
+    t.same(await b.claim(r, token, 'unused'), { ok: false, reason: 'unknown_token' })
   })
 
   t.test('suspend: false when the room is gone or the connection is not the seat\'s', async t => {

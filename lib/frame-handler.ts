@@ -1,0 +1,123 @@
+import type { Peer } from './peer.js'
+import {
+  Failure, failedReply, readFrame, relayedFrame, type FailureReason, type GetRequest, type InboundFrame
+} from './protocol.js'
+import type { Frame } from './stores/store.js'
+import { CloseCode } from './wire.js'
+
+/** The part of a pino logger the room manager and its parts use. */
+export interface ManagerLog {
+  debug (obj: object, msg: string): void
+  info (obj: object, msg: string): void
+  warn (obj: object, msg: string): void
+  error (obj: object, msg: string): void
+  isLevelEnabled?: (level: string) => boolean
+}
+
+/** Counters the manager reports to, if metrics are on. */
+export interface ManagerMetrics {
+  relayed (): void
+  queued (): void
+  frameRejected (reason: FailureReason): void
+}
+
+/** What the frame handler needs. */
+export interface FrameHandlerOptions {
+  /** Bytes in one frame the server relays; a larger frame is answered `failed`. */
+  maxPayload: number
+  /** Bytes in one frame at which the connection is closed (1009). */
+  hardMaxPayload: number
+  /** Frames a connection may send before the store has bound it. */
+  maxBacklog: number
+  log: ManagerLog
+  metrics: ManagerMetrics | undefined
+  /** Hands a valid NOTIFY on, as the bytes to send. */
+  relay (peer: Peer, frame: Frame): void
+  /** Answers a valid GET. */
+  answer (peer: Peer, request: GetRequest): void
+}
+
+/**
+ * The way in for every frame a peer sends (the hot path): rate limits, size, parsing and
+ * validation; a valid frame goes to the manager, anything else is answered `failed` here.
+ */
+export class FrameHandler {
+  private readonly logFrames: boolean
+  private failureLoggedAt = 0
+  private failuresSuppressed = 0
+
+  constructor (private readonly options: FrameHandlerOptions) {
+    this.logFrames = options.log.isLevelEnabled?.('debug') ?? false
+  }
+
+  /** Handles one frame from `peer`. */
+  receive (peer: Peer, data: Buffer, isBinary: boolean): void {
+    if (peer.ending !== undefined) return
+    if (peer.backlog !== undefined) return this.hold(peer, data, isBinary)
+    const o = this.options
+    const now = Date.now()
+    const { limiter, source } = peer.limits
+    let verdict = limiter.take(now)
+    if (verdict === 'allowed' && source !== undefined && !source.take(now, data.length)) verdict = limiter.refuse(now)
+    if (verdict === 'abusive') return peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
+    if (isBinary) return this.reject(peer, verdict === 'allowed' ? Failure.BinaryFrame : Failure.RateLimited)
+    // ws enforces the hard limit itself when it was configured with ours; an app that registered
+    // @fastify/websocket with a larger limit gets the same answer here.
+    if (data.length > o.hardMaxPayload) return peer.close(CloseCode.TooBig, 'frame too large', 'refused')
+    // Not parsed: answered without its msg_id, for the cost of a refusal, not of a parse.
+    if (data.length > o.maxPayload) return this.reject(peer, verdict === 'allowed' ? Failure.TooLarge : Failure.RateLimited)
+    const inbound = readFrame(data.toString())
+    // A limited frame is still parsed, to echo its msg_id: the client may be waiting on it.
+    // (A client that keeps it up is closed as abusive, which bounds that work.)
+    if (verdict === 'limited') return this.reject(peer, Failure.RateLimited, inbound)
+    if (inbound.kind === 'refused') return this.reject(peer, inbound.failure, inbound)
+    if (this.logFrames) o.log.debug({ room: peer.roomId, kind: inbound.kind, bytes: data.length }, 'frame')
+    if (inbound.kind === 'get') return o.answer(peer, inbound)
+    const frame = relayedFrame(data, inbound)
+    if (typeof frame === 'string' || Buffer.isBuffer(frame)) o.relay(peer, frame)
+    else this.reject(peer, frame, inbound)
+  }
+
+  /** Handles the frames that arrived while the store bound the connection, in order. */
+  attached (peer: Peer): void {
+    const backlog = peer.backlog
+    peer.backlog = undefined
+    if (backlog !== undefined) for (const [data, isBinary] of backlog) this.receive(peer, data, isBinary)
+  }
+
+  /**
+   * Answers `failed`.
+   * @param about the frame refused, to echo its msg_id
+   */
+  reject (peer: Peer, failure: FailureReason, about?: InboundFrame): void {
+    this.options.metrics?.frameRejected(failure)
+    peer.send(failedReply(failure, about))
+  }
+
+  /**
+   * Answers `failed` ("internal error") for a frame the server failed to handle, and logs it:
+   * one line a second at most, since with the store unreachable every frame of every peer fails.
+   */
+  failed (peer: Peer, err: unknown, about?: InboundFrame): void {
+    const now = Date.now()
+    if (now - this.failureLoggedAt >= 1000) {
+      this.options.log.error({ err, room: peer.roomId, suppressed: this.failuresSuppressed }, 'failed to handle a frame')
+      this.failureLoggedAt = now
+      this.failuresSuppressed = 0
+    } else {
+      this.failuresSuppressed++
+    }
+    this.reject(peer, Failure.Internal, about)
+  }
+
+  // Frames that arrive while the store binds the connection wait for it: what was queued for
+  // the peer must reach it before anything else, the answers to its own first requests too.
+  private hold (peer: Peer, data: Buffer, isBinary: boolean): void {
+    const backlog = peer.backlog!
+    if (backlog.length >= this.options.maxBacklog) {
+      peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
+      return
+    }
+    backlog.push([data, isBinary])
+  }
+}
