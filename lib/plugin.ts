@@ -1,8 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type WebSocket from 'ws'
-import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
 import { register as promRegistry } from 'prom-client'
 import { UnauthorizedError } from './errors.js'
@@ -10,8 +9,11 @@ import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
 import { NotifyCounters, registerMetrics } from './metrics.js'
 import { resolveOptions, type NotifyOptions } from './options.js'
-import { RoomManager, type Seat } from './room-manager.js'
+import { PendingSeats } from './pending-seats.js'
+import { RoomManager } from './room-manager.js'
 import { MemoryStore } from './stores/memory.js'
+import { arrangeUpgrades } from './upgrades.js'
+import { CloseCode } from './wire.js'
 
 /** What `fastify.notify` offers the app. */
 export interface NotifyDecorator {
@@ -30,9 +32,15 @@ declare module 'fastify' {
 interface CallParams { '*': string }
 interface CallQuery { resume?: string }
 type CallRequest = FastifyRequest<{ Params: CallParams, Querystring: CallQuery }>
+/** Options Fastify itself reads from `register`; the plugin honours them too. */
+interface FastifyRegisterOptions { prefix?: string, logLevel?: LogLevel }
 
-async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions & { prefix?: string }): Promise<void> {
+async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions & FastifyRegisterOptions): Promise<void> {
   const options = resolveOptions(rawOptions as Record<string, unknown>)
+  const prefix = rawOptions.prefix ?? ''
+  // A plugin that is not encapsulated gets no logger of its own from Fastify: the register
+  // option logLevel is honoured here, for the room manager and the plugin's routes alike.
+  const log = rawOptions.logLevel === undefined ? fastify.log : fastify.log.child({}, { level: rawOptions.logLevel })
   const store = options.store ?? new MemoryStore()
   const iceServersFor = iceServersResolver(options.iceServers, options.turn)
   // Only an ICE function needs the handshake request later; otherwise none is kept per peer.
@@ -41,7 +49,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   const counters = metrics === undefined ? undefined : new NotifyCounters()
   const manager = new RoomManager({
     store,
-    log: fastify.log,
+    log,
     maxPayload: options.maxPayload,
     hardMaxPayload: options.hardMaxPayload,
     queueMaxMessages: options.queueMaxMessages,
@@ -61,24 +69,13 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     metrics: counters
   })
   const checkHandshake = handshakeChecker(options)
-  const seats = new WeakMap<IncomingMessage, { seat: Seat, abandon: () => void }>()
+  const pending = new PendingSeats(manager)
   let closing = false
 
-  // Added before @fastify/websocket is registered, so that this runs before its own preClose
-  // (which would close the sockets without a code): peers hear 1001.
   fastify.addHook('preClose', async () => {
     closing = true
     await manager.close()
   })
-  if (!fastify.hasDecorator('websocketServer')) {
-    await fastify.register(websocket, {
-      options: { maxPayload: options.hardMaxPayload, perMessageDeflate: false },
-      errorHandler: (error, socket) => {
-        fastify.log.error({ err: error }, 'websocket handler failed')
-        socket.terminate()
-      }
-    })
-  }
   await manager.start()
   const registry = metrics?.registry ?? promRegistry
   if (counters !== undefined) {
@@ -93,7 +90,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     const refusal = checkHandshake({
       target: request.raw.url ?? '',
       path: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
-      hostHeaders: countHostHeaders(request.raw.rawHeaders),
+      hostHeaders: countHostHeaders(request.raw.rawHeaders ?? []),
       host: request.headers.host,
       origin: request.headers.origin,
       roomId,
@@ -102,16 +99,12 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     if (refusal !== undefined) throw refusal
     if (options.authorize !== undefined) await authorize(request, roomId)
     const token = request.query.resume
+    // An in-process handshake (injectWS) has no address.
+    const source = request.ip ?? 'in-process'
     const seat = token === undefined
-      ? await manager.reserve(roomId, request.ip)
-      : await manager.claim(roomId, token, request.ip)
-    // A seat whose upgrade never completes (the client went away, ws refused the upgrade, a
-    // later hook answered instead) is given back when the socket closes.
-    const socket = request.raw.socket
-    const abandon = (): void => manager.release(seat)
-    if (socket.destroyed) return abandon()
-    socket.once('close', abandon)
-    seats.set(request.raw, { seat, abandon })
+      ? await manager.reserve(roomId, source)
+      : await manager.claim(roomId, token, source)
+    pending.hold(request.raw, seat)
   }
 
   async function authorize (request: CallRequest, roomId: string): Promise<void> {
@@ -126,7 +119,24 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     if (allowed !== true) throw new UnauthorizedError()
   }
 
+  // A refused handshake is an expected event: one line at info (its code and why), never a
+  // stack; an unexpected failure is logged as an error.
+  function refuse (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const statusCode = error.statusCode ?? 500
+    counters?.handshakeRejected(statusCode)
+    const room = (request.params as Partial<CallParams>)['*']
+    if (statusCode >= 500 && error.code?.startsWith('FST_RTC_NOTIFY_') !== true) {
+      request.log.error({ err: error, room }, 'handshake failed')
+    } else {
+      request.log.info({ room, statusCode, code: error.code }, `handshake refused: ${error.message}`)
+    }
+    return reply.code(statusCode).send({ statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
+  }
+
   await fastify.register(async function routes (app) {
+    const upgrades = await arrangeUpgrades(fastify, app, { maxPayload: options.hardMaxPayload },
+      url => url.startsWith(`${prefix}/call/`))
+    app.setErrorHandler(refuse)
     app.route<{ Params: CallParams, Querystring: CallQuery }>({
       method: 'GET',
       // A wildcard, not '/call/:id': Fastify caps parametric segments at 100 characters
@@ -135,17 +145,18 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
       // Plain HTTP requests to this route get @fastify/websocket's 404.
       websocket: true,
       onRequest: admit,
-      onError: async (request, _reply, error) => {
-        counters?.handshakeRejected(error.statusCode ?? 500)
-        request.log.info({ room: request.params['*'], statusCode: error.statusCode, code: error.code }, `handshake refused: ${error.message}`)
+      // A reply goes out instead of an upgrade, or the client went away: the seat goes back.
+      onSend: async (request, _reply, payload) => {
+        pending.drop(request.raw)
+        return payload
       },
+      onRequestAbort: async request => pending.drop(request.raw),
       handler: (socket, request) => {
-        const pending = seats.get(request.raw)
-        if (pending === undefined) return socket.close(1011, 'no seat')
-        seats.delete(request.raw)
+        upgrades.adopt(socket)
+        const seat = pending.take(request.raw)
+        if (seat === undefined) return socket.close(CloseCode.InternalError, 'no seat')
         releaseHandshake(request.raw, socket)
-        request.raw.socket.removeListener('close', pending.abandon)
-        manager.connect(pending.seat, socket, keepRequest ? request : undefined)
+        manager.connect(seat, socket, keepRequest ? request : undefined)
       }
     })
     if (metrics !== undefined && metrics.route !== false) {
@@ -157,13 +168,13 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
         return reply.code(up ? 200 : 503).send({ status: up ? 'ok' : 'unavailable', ...manager.stats() })
       })
     }
-  }, { prefix: rawOptions.prefix })
+  }, { prefix, logLevel: rawOptions.logLevel })
 
   const available = (): boolean => !closing && store.available
   fastify.decorate('notify', { stats: () => manager.stats(), available } satisfies NotifyDecorator)
 }
 
-function countHostHeaders (rawHeaders: string[]): number {
+function countHostHeaders (rawHeaders: readonly string[]): number {
   let n = 0
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].length === 4 && rawHeaders[i].toLowerCase() === 'host') n++
   return n
@@ -177,8 +188,8 @@ function countHostHeaders (rawHeaders: string[]): number {
  * listener. (Fastify's onResponse hooks then do not run when the connection ends.)
  */
 function releaseHandshake (request: IncomingMessage, socket: WebSocket): void {
-  const raw = request.socket as Socket & { _httpMessage?: ServerResponse | null }
-  raw._httpMessage?.detachSocket(raw)
+  const raw = request.socket as (Socket & { _httpMessage?: ServerResponse | null }) | undefined
+  if (raw?._httpMessage != null) raw._httpMessage.detachSocket(raw)
   socket.removeAllListeners('error')
 }
 
