@@ -1,6 +1,5 @@
 import { createHmac } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
-import type { IceServer, IceServersOption, TurnOptions } from './options.js'
+import type { HandshakeRequest, IceServer, IceServersOption, TurnOptions } from './options.js'
 
 /** TURN credentials live a day unless `turn.ttl` says otherwise. */
 export const defaultTurnTtl = 86400
@@ -23,7 +22,7 @@ export function turnCredentials (turn: TurnOptions, peerId: string, now: number)
 }
 
 /** Where a peer's ICE servers come from: the handshake request, its room, its peer id. */
-export type IceServersFor = (request: FastifyRequest | undefined, roomId: string, peerId: string) =>
+export type IceServersFor = (request: HandshakeRequest | undefined, roomId: string, peerId: string) =>
   IceServer[] | Promise<IceServer[]>
 
 /**
@@ -37,7 +36,7 @@ export function iceServersResolver (iceServers: IceServersOption, turn: TurnOpti
   }
   return async (request, roomId, peerId) => {
     // The function's request is the handshake; it is only kept for peers when it is needed.
-    const servers = await iceServers(request as FastifyRequest, roomId)
+    const servers = await iceServers(request as HandshakeRequest, roomId)
     return turn === undefined ? servers : [...servers, turnCredentials(turn, peerId, Date.now())]
   }
 }

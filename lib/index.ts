@@ -1,5 +1,5 @@
 export { notify, notify as default, type NotifyDecorator } from './plugin.js'
-export type { NotifyOptions, IceServer, IceServersOption, AuthorizeHook, TurnOptions } from './options.js'
+export type { NotifyOptions, IceServer, IceServersOption, AuthorizeHook, TurnOptions, HandshakeRequest } from './options.js'
 export { defaults } from './options.js'
 export { turnCredentials } from './ice.js'
 export { MemoryStore, memoryStore } from './stores/memory.js'

@@ -1,103 +1,113 @@
-import { Kind, Type, TypeRegistry, type Static, type TSchema } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import { InvalidOptionError } from './errors.js'
+import { optionProblem, type CheckedOptions } from './options-schema.js'
 import type { RoomStore } from './stores/store.js'
 
-/** One entry of RTCConfiguration.iceServers. */
-export const IceServer = Type.Object({
-  urls: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
-  username: Type.Optional(Type.String()),
-  credential: Type.Optional(Type.String())
-})
-export type IceServer = Static<typeof IceServer>
-
-/** TURN REST API credentials (coturn's `use-auth-secret`). */
-export const TurnOptions = Type.Object({
-  urls: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
-  secret: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
-  ttl: Type.Optional(Type.Integer({ minimum: 1 }))
-}, { additionalProperties: false })
-export type TurnOptions = Static<typeof TurnOptions>
-
-const AnyFunction = Type.Function([], Type.Unknown())
-
-// Stores and registries are class instances, their methods on the prototype, which TypeBox's
-// object checks (own properties) would refuse: each gets a kind of its own.
-function instanceWith<T> (kind: string, methods: readonly string[]): TSchema {
-  TypeRegistry.Set(kind, (_schema, value) =>
-    typeof value === 'object' && value !== null &&
-    methods.every(method => typeof (value as Record<string, unknown>)[method] === 'function'))
-  return Type.Unsafe<T>({ [Kind]: kind })
+/** One entry of `RTCConfiguration.iceServers`. */
+export interface IceServer {
+  /** One URL or several: `stun:host:port`, `turn:host:port?transport=udp`, `turns:...`. */
+  urls: string | string[]
+  username?: string
+  credential?: string
 }
-const storeMethods = ['start', 'close', 'reserve', 'release', 'attach', 'relay', 'expire', 'leave', 'openSession', 'suspend', 'claim'] as const
-const StoreSchema = instanceWith<RoomStore>('RtcNotifyRoomStore', storeMethods)
-const RegistrySchema = instanceWith<Registry>('RtcNotifyPromRegistry', ['metrics', 'registerMetric', 'getSingleMetric'])
 
-/** `metrics`: true, or where to register and whether to serve GET /metrics. */
-export const MetricsOptions = Type.Object({
-  registry: Type.Optional(RegistrySchema),
-  route: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
-const Seconds = (description: string): ReturnType<typeof Type.Number> => Type.Number({ minimum: 0, description })
-const Count = (description: string): ReturnType<typeof Type.Integer> => Type.Integer({ minimum: 1, description })
+/** TURN REST API credentials, the scheme coturn checks with `use-auth-secret`. */
+export interface TurnOptions {
+  /** The TURN server's URLs. */
+  urls: string | string[]
+  /** The shared secret; a list during a rotation (the first signs, the TURN server accepts all). */
+  secret: string | string[]
+  /** Seconds the credentials live. Default 86400 (a day). */
+  ttl?: number
+}
 
-/** The plugin's options, checked at registration. */
-export const NotifyOptionsSchema = Type.Object({
-  iceServers: Type.Optional(Type.Union([Type.Array(IceServer), AnyFunction])),
-  turn: Type.Optional(TurnOptions),
-  hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  origins: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  paths: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^/' }))),
-  maxPayload: Type.Optional(Count('bytes in one frame the server relays; larger frames are answered failed')),
-  hardMaxPayload: Type.Optional(Count('bytes in one frame at which the connection is closed with 1009')),
-  queueMaxMessages: Type.Optional(Count('messages queued per room')),
-  queueMaxBytes: Type.Optional(Count('bytes queued per room')),
-  queueMaxTotalBytes: Type.Optional(Count('bytes queued in all rooms of this process together')),
-  queueMaxAge: Type.Optional(Seconds('seconds a queued message is kept; 0 keeps it while its sender stays')),
-  heartbeatInterval: Type.Optional(Seconds('seconds between pings; 0 turns heartbeats off')),
-  messageRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'frames per second per connection, sustained' })),
-  messageBurst: Type.Optional(Count('frames per connection at once')),
-  ipMessageRate: Type.Optional(Type.Number({ minimum: 0, description: 'frames per second from one client address; 0 for no limit' })),
-  ipByteRate: Type.Optional(Type.Number({ minimum: 0, description: 'bytes per second from one client address; 0 for no limit' })),
-  maxBufferedBytes: Type.Optional(Count('bytes waiting to be sent to one connection before it is closed as too slow (4002)')),
-  maxRooms: Type.Optional(Count('rooms in this process')),
-  maxPeers: Type.Optional(Count('peers in this process')),
-  resumeGrace: Type.Optional(Seconds('seconds a dropped session peer may come back; 0 turns sessions off')),
-  authorize: Type.Optional(AnyFunction),
-  store: Type.Optional(StoreSchema),
-  metrics: Type.Optional(Type.Union([Type.Boolean(), MetricsOptions])),
-  health: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
+/** The handshake request as `authorize` and an `iceServers` function see it: its query typed. */
+export type HandshakeRequest = FastifyRequest<{ Querystring: Record<string, string | string[] | undefined> }>
 
 /** ICE servers for a peer: a list, or a function of the handshake request and the room id. */
 export type IceServersOption =
   | IceServer[]
-  | ((request: FastifyRequest, roomId: string) => IceServer[] | Promise<IceServer[]>)
+  | ((request: HandshakeRequest, roomId: string) => IceServer[] | Promise<IceServer[]>)
 
 /**
- * Decides whether a handshake may join a room: true lets it in; false (or a thrown error)
- * refuses it with 403, or with the error's `statusCode` (401, say).
+ * Decides whether a handshake may join a room, before the upgrade and before a seat is taken:
+ * true lets it in; false (or a thrown error) refuses it with 403, or with the error's
+ * `statusCode` (401, say).
  */
-export type AuthorizeHook = (request: FastifyRequest, roomId: string) => boolean | Promise<boolean>
+export type AuthorizeHook = (request: HandshakeRequest, roomId: string) => boolean | Promise<boolean>
 
 /** Options of `fastify.register(notify, options)`. Durations are in seconds. */
-export type NotifyOptions = Omit<Static<typeof NotifyOptionsSchema>, 'iceServers' | 'authorize' | 'store' | 'metrics'> & {
+export interface NotifyOptions {
+  /**
+   * The `RTCConfiguration.iceServers` handed to peers (`GET /peerconnection`), or a function of
+   * the handshake request and room id (sync or async), for per-user or per-region servers.
+   * Default `[{ urls: 'stun:stun.l.google.com:19302' }]`.
+   */
   iceServers?: IceServersOption
+  /** Adds fresh TURN REST API credentials to every ICE answer. Default: none. */
+  turn?: TurnOptions
+  /** Allowed `Host` header values (`host[:port]`, case-insensitive); others, or none, get 403. Default: any. */
+  hosts?: string[]
+  /** Allowed `Origin` header values; another Origin gets 403, a client without one passes. Default: any. */
+  origins?: string[]
+  /** Allowed request paths, exact, with the prefix and without the query; others get 404. Default: any. */
+  paths?: string[]
+  /** Bytes in one frame the server relays; a larger frame is answered `failed` (too large). Default 65536. */
+  maxPayload?: number
+  /** Bytes in one frame at which the connection is closed with 1009. Default 1 MiB, and at least `maxPayload`. */
+  hardMaxPayload?: number
+  /** Messages queued per room for a peer that is not connected. Default 64. */
+  queueMaxMessages?: number
+  /** Bytes queued per room. Default 262144 (256 KiB). */
+  queueMaxBytes?: number
+  /** Bytes queued in all rooms of this process together (in-memory store). Default 64 MiB. */
+  queueMaxTotalBytes?: number
+  /** Seconds a queued message is kept; 0 keeps it as long as its sender stays connected. Default 0. */
+  queueMaxAge?: number
+  /** Seconds between pings; a peer that did not answer the last one is cut off. 0 turns heartbeats off. Default 30. */
+  heartbeatInterval?: number
+  /** Frames per second per connection, sustained. Default 50. */
+  messageRate?: number
+  /** Frames per connection at once (the rate limit's bucket). Default 200. */
+  messageBurst?: number
+  /**
+   * Frames per second from one client address, all its connections together (the address as
+   * Fastify's `request.ip` gives it: set `trustProxy` behind a proxy). 0: no limit. Default 1000.
+   */
+  ipMessageRate?: number
+  /** Bytes per second from one client address, all its connections together. 0: no limit. Default 8 MiB. */
+  ipByteRate?: number
+  /** Bytes waiting to be sent to one connection before it is closed as too slow (4002). Default 1 MiB. */
+  maxBufferedBytes?: number
+  /** Rooms in this process; beyond it new handshakes get 503. Default 10000. */
+  maxRooms?: number
+  /** Peers in this process; beyond it new handshakes get 503. Default 10000. */
+  maxPeers?: number
+  /** Seconds a dropped session peer may come back (resume); 0 turns sessions off. Default 30. */
+  resumeGrace?: number
+  /** Runs in the handshake, after the allow-lists, before the upgrade and before a seat is taken. Default: none. */
   authorize?: AuthorizeHook
+  /** Where rooms live: the in-process `memoryStore()` (default), or `redisStore()` from `fastify-rtc-notify/redis`. */
   store?: RoomStore
   /**
-   * true: register the notify_* metrics in prom-client's default registry and serve them at
-   * GET /metrics. An object: `registry` to register in another, `route: false` when the app
-   * serves its registry itself.
+   * `true`: register the notify_* metrics in prom-client's default registry and serve them at
+   * `GET {prefix}/metrics`. An object: `registry` to register in another, `route: false` when
+   * the app serves its registry itself. Needs the `prom-client` package. Default `false`.
    */
   metrics?: boolean | { registry?: Registry, route?: boolean }
+  /** `true`: serve `GET {prefix}/health` (200 while the server takes joins, else 503). Default `false`. */
+  health?: boolean
 }
 
+// Every option of the interface is checked by the schema, and nothing else is.
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : never
+const optionsMatchSchema: SameKeys<NotifyOptions, CheckedOptions> = true
+void optionsMatchSchema
+
 /** The options with every default filled in. */
-export type ResolvedOptions = Required<Omit<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'authorize' | 'store' | 'hardMaxPayload'>> &
-  Pick<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'authorize' | 'store'> & { hardMaxPayload: number }
+export type ResolvedOptions = Required<Omit<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'authorize' | 'store'>> &
+  Pick<NotifyOptions, 'turn' | 'hosts' | 'origins' | 'paths' | 'authorize' | 'store'>
 
 /** The defaults (docs/protocol.md#limits). */
 export const defaults = {
@@ -126,7 +136,6 @@ const defaultHardMaxPayload = 1024 * 1024
 
 // Register options Fastify itself reads; they ride along in the same object.
 const fastifyRegisterOptions = new Set(['prefix', 'logLevel', 'logSerializers'])
-const checkOptions = TypeCompiler.Compile(NotifyOptionsSchema)
 
 /**
  * Checks the plugin's options and fills in the defaults.
@@ -137,17 +146,8 @@ export function resolveOptions (options: Record<string, unknown>): ResolvedOptio
   for (const [key, value] of Object.entries(options)) {
     if (!fastifyRegisterOptions.has(key) && value !== undefined) own[key] = value
   }
-  const error = checkOptions.Errors(own).First()
-  if (error !== undefined) {
-    const name = error.path.slice(1).replaceAll('/', '.')
-    const unknown = name === '' || !(name.split('.')[0] in NotifyOptionsSchema.properties)
-    if (unknown) {
-      const extra = Object.keys(own).find(key => !(key in NotifyOptionsSchema.properties))
-      throw new InvalidOptionError(extra ?? name, 'unknown option')
-    }
-    const message = name === 'store' ? `expected a RoomStore (methods ${storeMethods.join(', ')})` : error.message.toLowerCase()
-    throw new InvalidOptionError(name, message)
-  }
+  const problem = optionProblem(own)
+  if (problem !== undefined) throw new InvalidOptionError(problem.path, problem.message)
   const resolved = { ...defaults, ...own } as ResolvedOptions
   resolved.hardMaxPayload ??= Math.max(defaultHardMaxPayload, resolved.maxPayload)
   if (resolved.hardMaxPayload < resolved.maxPayload) {

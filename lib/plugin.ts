@@ -8,7 +8,7 @@ import { UnauthorizedError } from './errors.js'
 import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
 import { NotifyCounters, registerMetrics } from './metrics.js'
-import { resolveOptions, type NotifyOptions } from './options.js'
+import { resolveOptions, type HandshakeRequest, type NotifyOptions } from './options.js'
 import { PendingSeats } from './pending-seats.js'
 import { RoomManager } from './room-manager.js'
 import { MemoryStore } from './stores/memory.js'
@@ -30,7 +30,7 @@ declare module 'fastify' {
 }
 
 interface CallParams { '*': string }
-interface CallQuery { resume?: string }
+type CallQuery = Record<string, string | string[] | undefined> & { resume?: string }
 type CallRequest = FastifyRequest<{ Params: CallParams, Querystring: CallQuery }>
 /** Options Fastify itself reads from `register`; the plugin honours them too. */
 interface FastifyRegisterOptions { prefix?: string, logLevel?: LogLevel }
@@ -65,7 +65,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     maxRooms: options.maxRooms,
     maxPeers: options.maxPeers,
     graceMs: options.resumeGrace * 1000,
-    iceServers: peer => iceServersFor(peer.handshake as FastifyRequest | undefined, peer.roomId, peer.peerId),
+    iceServers: peer => iceServersFor(peer.handshake as HandshakeRequest | undefined, peer.roomId, peer.peerId),
     metrics: counters
   })
   const checkHandshake = handshakeChecker(options)

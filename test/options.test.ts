@@ -42,6 +42,22 @@ t.test('wrong options are refused at registration, naming the option', async t =
   }
 })
 
+t.test('errors name the nested key and say what is wrong in words', async t => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ iceServers: [{ urls: 'stun:a' }, { url: 'stun:x' }] }, 'invalid option "iceServers[1]": `urls` is required (`url` was given: did you mean `urls`?)'],
+    [{ iceServers: [{ urls: [] }] }, 'invalid option "iceServers[0].urls": expected array length to be greater or equal to 1'],
+    [{ turn: { urls: 'turn:x' } }, 'invalid option "turn": `secret` is required'],
+    [{ turn: { urls: 'turn:x', secret: 's', tll: 5 } }, 'invalid option "turn.tll": unknown option (did you mean `ttl`?)'],
+    [{ maxPayLoad: 10 }, 'invalid option "maxPayLoad": unknown option (did you mean `maxPayload`?)'],
+    [{ metrics: { registry: {} } }, 'invalid option "metrics.registry": expected an object with the methods metrics, registerMetric, getSingleMetric'],
+    [{ store: { start () {} } }, 'invalid option "store": expected an object with the methods start, close, reserve, release, attach, relay, expire, leave, openSession, suspend, claim'],
+    [{ maxPayload: 2048, hardMaxPayload: 1024 }, 'invalid option "hardMaxPayload": must be at least maxPayload']
+  ]
+  for (const [options, message] of cases) {
+    t.equal((await register(options) as Error)?.message, `fastify-rtc-notify: ${message}`, JSON.stringify(options))
+  }
+})
+
 t.test('good options pass, defaults fill in, Fastify\'s own register options are ignored', async t => {
   t.equal(await register({ prefix: '/x', logLevel: 'warn', iceServers: [], maxPayload: 10, heartbeatInterval: 0 }), undefined)
   t.equal(await register({ iceServers: async () => [] }), undefined)
