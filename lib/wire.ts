@@ -1,6 +1,7 @@
 /**
  * The wire vocabulary shared by the server and the browser client: methods, resources, presence
- * states and close codes. It imports nothing, so the browser client can load it as it is.
+ * states and close codes (docs/protocol.md). It imports nothing, so the browser client can load
+ * it as it is.
  */
 
 /** The `method` of a frame. */
@@ -24,7 +25,7 @@ export type ResourceName = typeof Resource[keyof typeof Resource]
 export type PresenceState = 'joined' | 'reconnecting' | 'back'
 export const presenceStates: readonly PresenceState[] = ['joined', 'reconnecting', 'back']
 
-/** Close codes the server sends. */
+/** Close codes the server sends (docs/protocol.md#leaving-and-close-codes). */
 export const CloseCode = {
   /** The other peer left: the call is over. */
   CallEnded: 1000,

@@ -1,4 +1,4 @@
-// SPEC §1 handshake rules: room full (racing too), allow-lists, room ids, prefix. Real server.
+// docs/protocol.md#the-handshake: room full (racing too), allow-lists, room ids, prefix. Real server.
 import http from 'node:http'
 import net from 'node:net'
 import t from 'tap'

@@ -1,4 +1,4 @@
-// SPEC §2 limits and liveness, each with short intervals set through options.
+// docs/protocol.md#limits: every limit and liveness rule, each with short intervals set through options.
 import t from 'tap'
 import { handshakeStatus, join, sleep, until } from './helpers/client.js'
 import { freshRoom, startServer } from './helpers/server.js'

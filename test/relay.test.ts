@@ -1,4 +1,4 @@
-// SPEC §1 frames: relay, queueing, GET, failed answers, leave. Real server, real clients.
+// docs/protocol.md#frames, #relaying-and-queueing, #leaving-and-close-codes: relay, GET, failed answers, leave. Real server, real clients.
 import t from 'tap'
 import { handshakeStatus, join, sleep, TestPeer, until } from './helpers/client.js'
 import { freshRoom, joinPair, startServer } from './helpers/server.js'

@@ -1,4 +1,4 @@
-// Reconnect and resume (opt-in sessions): real server, real clients.
+// docs/protocol.md#sessions: reconnect and resume (opt-in sessions), real server, real clients.
 import t from 'tap'
 import { handshakeStatus, join, sleep, until, type TestPeer } from './helpers/client.js'
 import { freshRoom, startServer, type TestServer } from './helpers/server.js'
