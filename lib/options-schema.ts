@@ -73,7 +73,8 @@ export const NotifyOptionsSchema = Type.Object({
   authorize: Type.Optional(AnyFunction),
   store: Type.Optional(StoreSchema),
   metrics: Type.Optional(Type.Union([Type.Boolean(), MetricsSchema])),
-  health: Type.Optional(Type.Boolean())
+  health: Type.Optional(Type.Boolean()),
+  serveClient: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 export type CheckedOptions = Static<typeof NotifyOptionsSchema>
 

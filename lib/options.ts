@@ -98,6 +98,11 @@ export interface NotifyOptions {
   metrics?: boolean | { registry?: Registry, route?: boolean }
   /** `true`: serve `GET {prefix}/health` (200 while the server takes joins, else 503). Default `false`. */
   health?: boolean
+  /**
+   * `true`: serve the browser client's ES modules at `GET {prefix}/client.js` (and the modules it
+   * imports beside it), for pages that import it without a bundler. Default `false`.
+   */
+  serveClient?: boolean
 }
 
 // Every option of the interface is checked by the schema, and nothing else is.
@@ -127,7 +132,8 @@ export const defaults = {
   maxPeers: 10_000,
   resumeGrace: 30,
   metrics: false,
-  health: false
+  health: false,
+  serveClient: false
 } satisfies Partial<ResolvedOptions>
 
 // The hard frame limit is at least the relay limit, and by default well above it: a frame a

@@ -4,6 +4,7 @@ import type WebSocket from 'ws'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
 import { register as promRegistry } from 'prom-client'
+import { readBrowserModules } from './client-files.js'
 import { UnauthorizedError } from './errors.js'
 import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
@@ -161,6 +162,11 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     })
     if (metrics !== undefined && metrics.route !== false) {
       app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+    }
+    if (options.serveClient) {
+      for (const [name, source] of await readBrowserModules()) {
+        app.get(`/${name}`, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(source))
+      }
     }
     if (options.health) {
       app.get('/health', async (_request, reply) => {

@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core'
-import type { ConnectOptions, NotifyClient } from '../../lib/client.js'
+import type { ConnectOptions, NotifyClient, RoomTarget } from '../../lib/client.js'
 
 /** An event a client dispatched, as the page recorded it. */
 export interface RecordedEvent {
@@ -10,7 +10,7 @@ export interface RecordedEvent {
 
 /** What the test page keeps on `window`. */
 interface ClientTestWindow {
-  join (target: string | { roomId: string }, options?: ConnectOptions): number
+  join (target: RoomTarget, options?: ConnectOptions): number
   clients: NotifyClient[]
   events: RecordedEvent[][]
 }
@@ -18,7 +18,7 @@ interface ClientTestWindow {
 const timeout = 15_000
 
 /**
- * A page of the server's origin that imports /client.js and drives clients in it, recording
+ * A page of the server's origin that imports the client module and drives clients in it, recording
  * every event they dispatch.
  */
 export class ClientPage {
@@ -29,9 +29,9 @@ export class ClientPage {
    * origin. (A page made up by the test, through request interception, would not do: Chromium
    * counts it as public and blocks its WebSockets to 127.0.0.1 as local network access.)
    */
-  static async open (browser: Browser, serverUrl: string): Promise<ClientPage> {
+  static async open (browser: Browser, serverUrl: string, modulePath = '/client.js'): Promise<ClientPage> {
     const page = await browser.newPage()
-    await page.goto(new URL('/client.js', serverUrl).href)
+    await page.goto(new URL(modulePath, serverUrl).href)
     await page.evaluate(async src => {
       const { connect, NotifyError } = await import(src) as typeof import('../../lib/client.js')
       const w = window as unknown as ClientTestWindow
@@ -53,12 +53,12 @@ export class ClientPage {
         w.events.push(events)
         return w.clients.length - 1
       }
-    }, '/client.js')
+    }, modulePath)
     return new ClientPage(page)
   }
 
   /** Connects a new client; returns its index for the other methods. */
-  async join (target: string | { roomId: string }, options?: ConnectOptions): Promise<number> {
+  async join (target: RoomTarget, options?: ConnectOptions): Promise<number> {
     return await this.page.evaluate(([target, options]) => (window as unknown as ClientTestWindow).join(target, options), [target, options] as const)
   }
 
