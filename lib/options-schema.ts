@@ -148,9 +148,11 @@ function pathText (segments: string[]): string {
   return segments.map((s, i) => /^\d+$/.test(s) ? `[${s}]` : i === 0 ? s : `.${s}`).join('')
 }
 
-// " (did you mean `urls`?)" when a given name is one edit or a case away from a known one.
+// " (did you mean `urls`?)" when a given name is a case or two edits away from a known one,
+// or the start of one (`heartbeat` for `heartbeatInterval`).
 function suggestion (name: string, candidates: string[], reverse = false): string {
-  const near = candidates.find(c => c !== name && closeTo(c, name))
+  const near = candidates.find(c => c !== name && closeTo(c, name)) ??
+    (name.length >= 4 ? candidates.find(c => c.toLowerCase().startsWith(name.toLowerCase())) : undefined)
   if (near === undefined) return ''
   return reverse ? ` (\`${near}\` was given: did you mean \`${name}\`?)` : ` (did you mean \`${near}\`?)`
 }
