@@ -1,4 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect as netConnect, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join as joinPath } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import type { Test } from 'tap'
 
 const bin = new URL('../../bin/rtc-notify.js', import.meta.url).pathname
@@ -48,4 +53,65 @@ export async function runCli (args: string[], env: NodeJS.ProcessEnv = {}): Prom
   child.stderr.on('data', chunk => { stderr += String(chunk) })
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
   return { code, stdout, stderr }
+}
+
+/** A raw TCP (or TLS) connection to a server, for what a browser would never do. */
+export interface RawSocket {
+  socket: Socket
+  /** Resolves once connected (for TLS: once the handshake is done). */
+  connected: Promise<void>
+  /** Resolves when the server closed it, with every byte it had sent. */
+  closed: Promise<string>
+}
+
+/**
+ * Opens a connection to 127.0.0.1:`port` that reads whatever the server sends and otherwise
+ * does nothing; destroyed when the test ends.
+ * @param options.localAddress the loopback address to connect from (e.g. 127.0.0.2: another client)
+ * @param options.tls complete a TLS handshake (trusting any certificate) before anything else
+ */
+export function openSocket (t: Test, port: number, options: { localAddress?: string, tls?: boolean } = {}): RawSocket {
+  const tcp = netConnect({ port, host: '127.0.0.1', localAddress: options.localAddress })
+  const socket: Socket = options.tls === true ? tlsConnect({ socket: tcp, rejectUnauthorized: false }) : tcp
+  let received = ''
+  socket.setEncoding('latin1')
+  socket.on('data', (chunk: string) => { received += chunk })
+  socket.on('error', () => {})
+  const connected = new Promise<void>((resolve, reject) => {
+    socket.once(options.tls === true ? 'secureConnect' : 'connect', () => resolve())
+    socket.once('close', () => reject(new Error('closed before it was connected')))
+  })
+  connected.catch(() => {})
+  const closed = new Promise<string>(resolve => socket.once('close', () => resolve(received)))
+  t.teardown(() => { socket.destroy(); tcp.destroy() })
+  return { socket, connected, closed }
+}
+
+/** Resolves with `promise`'s value, or rejects if it takes longer than `ms`. */
+export async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms / 1000} s`)), ms)
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A self-signed certificate for 127.0.0.1 made with openssl; removed when the test ends. */
+export function makeCertificate (t: Test): { cert: string, key: string } {
+  const dir = mkdtempSync(joinPath(tmpdir(), 'rtc-notify-tls-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const cert = joinPath(dir, 'cert.pem')
+  const key = joinPath(dir, 'key.pem')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+  return { cert, key }
+}
+
+/** The JSON log lines a server printed on stdout. */
+export function logLines (stdout: string): Array<Record<string, unknown>> {
+  return stdout.split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line) as Record<string, unknown>)
 }
