@@ -26,6 +26,46 @@ export interface RunningCli {
  * test ends.
  */
 export async function startCli (t: Test, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningCli> {
+  const cli = spawnCli(t, args, env)
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = (): void => {
+      const match = /listening on (\S+)/.exec(cli.stdout())
+      if (match !== null) resolve(match[1])
+    }
+    cli.child.stdout!.on('data', check)
+    cli.exited.then(code => reject(new Error(`rtc-notify exited with ${code} before listening: ${cli.stderr()}`)), () => {})
+  })
+  return { ...cli, url, ws: url.replace(/^http/, 'ws').replace(/\/$/, '') }
+}
+
+/**
+ * Spawns `rtc-notify -l tcp:127.0.0.1:PORT` with `args` on a free port chosen here (below 32768),
+ * for a server that will not say where it listens (-q), and waits until its /health answers;
+ * killed when the test ends.
+ */
+export async function startCliOnChosenPort (t: Test, args: string[]): Promise<RunningCli> {
+  for (let attempt = 1; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    const url = `http://127.0.0.1:${port}/`
+    const cli = spawnCli(t, ['-l', `tcp:127.0.0.1:${port}`, ...args])
+    let exited = false
+    void cli.exited.then(() => { exited = true })
+    while (!exited && !(await answers(url + 'health'))) await new Promise(resolve => setTimeout(resolve, 50))
+    if (!exited) return { ...cli, url, ws: url.replace(/^http/, 'ws').replace(/\/$/, '') }
+    // Another process had the port.
+    if (!/EADDRINUSE/.test(cli.stderr()) || attempt === 5) throw new Error(`rtc-notify exited before listening: ${cli.stderr()}`)
+  }
+}
+
+async function answers (url: string): Promise<boolean> {
+  try {
+    return (await fetch(url)).ok
+  } catch {
+    return false
+  }
+}
+
+function spawnCli (t: Test, args: string[], env: NodeJS.ProcessEnv = {}): Omit<RunningCli, 'url' | 'ws'> {
   const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -33,15 +73,7 @@ export async function startCli (t: Test, args: string[], env: NodeJS.ProcessEnv 
   child.stderr.on('data', chunk => { err += String(chunk) })
   const exited = new Promise<number | string>(resolve => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = (): void => {
-      const match = /listening on (\S+)/.exec(out)
-      if (match !== null) resolve(match[1])
-    }
-    child.stdout.on('data', check)
-    exited.then(code => reject(new Error(`rtc-notify exited with ${code} before listening: ${err}`)), () => {})
-  })
-  return { child, url, ws: url.replace(/^http/, 'ws').replace(/\/$/, ''), stdout: () => out, stderr: () => err, exited }
+  return { child, stdout: () => out, stderr: () => err, exited }
 }
 
 /** Runs `rtc-notify` to completion (for flags that make it exit) and returns what it printed. */
