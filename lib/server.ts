@@ -74,6 +74,9 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
     logger: { level: config.logLevel },
     // Each join is one request: the plugin logs rooms and refusals itself, without the noise.
     logController: new LogController({ disableRequestLogging: true }),
+    // At shutdown, a request still arriving or a response still leaving is cut: a slow client
+    // must not hold the process (WebSockets are not concerned: peers hear 1001 before).
+    forceCloseConnections: true,
     connectionTimeout: socketTimeouts.idle,
     keepAliveTimeout: socketTimeouts.keepAlive,
     requestTimeout: socketTimeouts.request,
