@@ -106,7 +106,7 @@ function capConnections (server: HttpServer, caps: { total: number, perAddress: 
   const refusals = new RefusalLog(log)
   server.maxConnections = caps.total
   server.on('drop', (data?: { remoteAddress?: string }) => {
-    refusals.refused(data?.remoteAddress, `${caps.total} connections already open (--max-connections)`)
+    refusals.refused(data?.remoteAddress, `the cap on connections (--max-connections ${caps.total}) is reached`)
   })
   server.on('close', () => refusals.stop())
   if (caps.perAddress === 0) return
@@ -119,7 +119,7 @@ function capConnections (server: HttpServer, caps: { total: number, perAddress: 
     const count = open.get(address) ?? 0
     if (count >= caps.perAddress) {
       socket.destroy()
-      refusals.refused(address, `${caps.perAddress} connections from this address already open (--max-connections-per-ip)`)
+      refusals.refused(address, `the cap on connections from one address (--max-connections-per-ip ${caps.perAddress}) is reached`)
       return
     }
     open.set(address, count + 1)
