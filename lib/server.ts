@@ -104,7 +104,8 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
  */
 function capConnections (server: HttpServer, caps: { total: number, perAddress: number }, log: FastifyBaseLogger): void {
   const refusals = new RefusalLog(log)
-  server.maxConnections = caps.total
+  // Left unset for no cap: whether Node reads 0 as none has not been the same in every version.
+  if (caps.total > 0) server.maxConnections = caps.total
   server.on('drop', (data?: { remoteAddress?: string }) => {
     refusals.refused(data?.remoteAddress, `the cap on connections (--max-connections ${caps.total}) is reached`)
   })
