@@ -40,7 +40,8 @@ measurement), prints a table of medians and writes it as JSON to bench/results/<
   --peer-rate N           most frames a generator peer sends per second (default 40; the server
                           allows 50/s per connection); 0: no pacing
   --project DIR           checkout to measure (bin/rtc-notify.js and its dist/; default this one)
-  --server-arg ARG        extra flag for rtc-notify; repeatable (default: --heartbeat 0)
+  --server-arg ARG        extra flag for rtc-notify; repeatable (default: --heartbeat 0); its connection
+                          caps are turned off in any case (--max-connections 0 --max-connections-per-ip 0)
   --retries N             measure again (after waiting up to 30 s for quiet) when other processes
                           used over 25% of a core in the window, at most N times (default 2)
   --wait-quiet S          before each measurement, wait up to S seconds for the machine to be quiet
@@ -143,7 +144,16 @@ for (const s of only) {
   }
 }
 const projectDir = path.resolve(opt.project ?? repoDir)
-const projectArgs = opt['server-arg'] ?? ['--heartbeat', '0']
+// The bench is one client address holding thousands of sockets and peers: the server's caps
+// per process and per address are lifted, when the measured checkout has them (an older one
+// would refuse the flags).
+const serverFlags = serverUsage(projectDir)
+const lifts = [
+  ['--max-connections', '0'], ['--max-connections-per-ip', '0'], ['--ip-message-rate', '0'], ['--ip-byte-rate', '0'],
+  ['--max-peers', '1000000'], ['--max-rooms', '1000000']
+]
+const uncapped = lifts.filter(([flag]) => serverFlags.includes(flag)).flat()
+const projectArgs = [...uncapped, ...(opt['server-arg'] ?? ['--heartbeat', '0'])]
 const targets = makeTargets({ projectDir, projectArgs })
 const outDir = path.resolve(opt.out ?? path.join(benchDir, 'results'))
 const ticks = clockTicks()
@@ -245,6 +255,15 @@ async function measure (targetName, scenarioKey, roundIndex) {
 
 // Other processes' CPU (% of one core) in a window above which a measurement is suspect.
 const busyLimit = 25
+
+/** What `rtc-notify --help` of a checkout prints (empty if it cannot run). */
+function serverUsage (dir) {
+  try {
+    return execFileSync(process.execPath, [path.join(dir, 'bin/rtc-notify.js'), '--help'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  } catch {
+    return ''
+  }
+}
 
 /** Things that make a measurement suspect, as sentences. */
 function problemsOf (target, scenario, round, r) {

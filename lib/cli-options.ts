@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 /** The standalone server's configuration, as the command line gives it. */
 export interface CliConfig {
@@ -15,6 +15,13 @@ export interface CliConfig {
   resumeGrace?: number
   maxRooms?: number
   maxPeers?: number
+  maxPayload?: number
+  ipMessageRate?: number
+  ipByteRate?: number
+  /** TCP connections open at once in this process; 0: no cap; undefined: the default */
+  maxConnections?: number
+  /** TCP connections open at once from one remote address in this process; 0: no cap */
+  maxConnectionsPerIp: number
   queueMaxMessages?: number
   queueMaxBytes?: number
   queueMaxAge?: number
@@ -27,6 +34,11 @@ export interface CliConfig {
   redis?: string
   workers?: number
 }
+
+/** Connections from one address, unless --max-connections-per-ip says otherwise. */
+export const defaultMaxConnectionsPerIp = 256
+/** Connections in one process, unless --max-connections says otherwise (fewer if the open-files limit is lower). */
+export const defaultMaxConnections = 10000
 
 /** A command line that cannot be run; the message is one line for the user. */
 export class UsageError extends Error {
@@ -51,9 +63,17 @@ Options:
       --resume-grace SECONDS   how long a dropped session peer may come back (default 30, 0: off)
       --max-rooms N            refuse new rooms beyond N in this process (HTTP 503)
       --max-peers N            refuse new peers beyond N in this process (HTTP 503)
+      --max-payload BYTES      largest frame the server relays; larger ones are answered failed (default 65536)
+      --ip-message-rate N      frames per second from one client address, all its connections (default 1000, 0: no limit)
+      --ip-byte-rate BYTES     bytes per second from one client address (default 8388608, 0: no limit)
+      --max-connections N      open connections in this process; beyond it new ones are closed at
+                               once (default ${defaultMaxConnections}, less if the open-files limit is lower; 0: no cap)
+      --max-connections-per-ip N
+                               open connections from one address in this process; beyond it new
+                               ones are closed at once (default ${defaultMaxConnectionsPerIp}; 0: no cap)
       --queue-max-messages N   messages queued per room for an absent peer (default 64)
       --queue-max-bytes N      bytes queued per room for an absent peer (default 262144)
-      --queue-max-age SECONDS  how long a queued message is kept (default 300)
+      --queue-max-age SECONDS  how long a queued message is kept (default 0: while its sender stays)
       --ice-server URL         an ICE server for clients; repeatable; replaces the default STUN server
       --turn-url URL           a TURN server that takes REST API credentials; repeatable
       --turn-secret SECRET     its shared secret (or set RTC_NOTIFY_TURN_SECRET)
@@ -63,8 +83,41 @@ Options:
       --metrics                serve Prometheus metrics at /metrics
       --no-demo                do not serve the demo call page at /
   -d, --verbose                debug logging
-  -q, --quiet                  log only fatal errors
+  -q, --quiet                  print only fatal errors (and, with port 0, the URL)
   -h, --help                   show this help`
+
+// The flags parseArgs knows; numbers are strings here and checked below, each with its own message.
+const flags = {
+  listen: { type: 'string', short: 'l', default: 'tcp:127.0.0.1:8080' },
+  certfile: { type: 'string' },
+  keyfile: { type: 'string' },
+  path: { type: 'string', multiple: true },
+  host: { type: 'string', multiple: true },
+  origin: { type: 'string', multiple: true },
+  heartbeat: { type: 'string' },
+  'resume-grace': { type: 'string' },
+  'max-rooms': { type: 'string' },
+  'max-peers': { type: 'string' },
+  'max-payload': { type: 'string' },
+  'ip-message-rate': { type: 'string' },
+  'ip-byte-rate': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-ip': { type: 'string' },
+  'queue-max-messages': { type: 'string' },
+  'queue-max-bytes': { type: 'string' },
+  'queue-max-age': { type: 'string' },
+  'ice-server': { type: 'string', multiple: true },
+  'turn-url': { type: 'string', multiple: true },
+  'turn-secret': { type: 'string' },
+  'turn-ttl': { type: 'string' },
+  redis: { type: 'string' },
+  workers: { type: 'string' },
+  metrics: { type: 'boolean', default: false },
+  'no-demo': { type: 'boolean', default: false },
+  verbose: { type: 'boolean', short: 'd', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const satisfies ParseArgsConfig['options']
 
 const listenPattern = /^(tcp|tls):([A-Za-z0-9_.-]+):(\d{1,5})$/
 
@@ -77,37 +130,7 @@ const listenPattern = /^(tcp|tls):([A-Za-z0-9_.-]+):(\d{1,5})$/
 export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliRequest {
   let parsed
   try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        listen: { type: 'string', short: 'l', default: 'tcp:127.0.0.1:8080' },
-        certfile: { type: 'string' },
-        keyfile: { type: 'string' },
-        path: { type: 'string', multiple: true },
-        host: { type: 'string', multiple: true },
-        origin: { type: 'string', multiple: true },
-        heartbeat: { type: 'string' },
-        'resume-grace': { type: 'string' },
-        'max-rooms': { type: 'string' },
-        'max-peers': { type: 'string' },
-        'queue-max-messages': { type: 'string' },
-        'queue-max-bytes': { type: 'string' },
-        'queue-max-age': { type: 'string' },
-        'ice-server': { type: 'string', multiple: true },
-        'turn-url': { type: 'string', multiple: true },
-        'turn-secret': { type: 'string' },
-        'turn-ttl': { type: 'string' },
-        redis: { type: 'string' },
-        workers: { type: 'string' },
-        metrics: { type: 'boolean', default: false },
-        'no-demo': { type: 'boolean', default: false },
-        verbose: { type: 'boolean', short: 'd', default: false },
-        quiet: { type: 'boolean', short: 'q', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
-    })
+    parsed = parseArgs({ args: withNegativeNumbersAttached(argv), strict: true, allowPositionals: false, options: flags })
   } catch (err) {
     // parseArgs may add lines of advice (about '--', or a forgotten argument): keep the first.
     throw new UsageError((err as Error).message.split('\n')[0].replace(/\s*To specify an option argument.*$/, ''))
@@ -153,9 +176,14 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       resumeGrace: seconds('--resume-grace', v['resume-grace']),
       maxRooms: count('--max-rooms', v['max-rooms']),
       maxPeers: count('--max-peers', v['max-peers']),
+      maxPayload: count('--max-payload', v['max-payload']),
+      ipMessageRate: count('--ip-message-rate', v['ip-message-rate'], 0),
+      ipByteRate: count('--ip-byte-rate', v['ip-byte-rate'], 0),
+      maxConnections: count('--max-connections', v['max-connections'], 0),
+      maxConnectionsPerIp: count('--max-connections-per-ip', v['max-connections-per-ip'], 0) ?? defaultMaxConnectionsPerIp,
       queueMaxMessages: count('--queue-max-messages', v['queue-max-messages']),
       queueMaxBytes: count('--queue-max-bytes', v['queue-max-bytes']),
-      queueMaxAge: positiveSeconds('--queue-max-age', v['queue-max-age']),
+      queueMaxAge: seconds('--queue-max-age', v['queue-max-age']),
       demo: !v['no-demo'],
       metrics: v.metrics,
       iceServers: v['ice-server'],
@@ -177,15 +205,32 @@ function seconds (flag: string, value: string | undefined): number | undefined {
   return n
 }
 
-function positiveSeconds (flag: string, value: string | undefined): number | undefined {
-  const n = seconds(flag, value)
-  if (n === 0) throw new UsageError(`invalid ${flag} "0": expected a number of seconds above 0`)
+function count (flag: string, value: string | undefined, min = 1): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || n < min) throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: expected a whole number, ${min} or more`)
   return n
 }
 
-function count (flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!/^\d+$/.test(value) || n < 1) throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: expected a whole number, 1 or more`)
-  return n
+/**
+ * parseArgs takes the "-1" of "--heartbeat -1" for a flag and calls the value missing ("argument
+ * is ambiguous"): a negative number after a flag that takes a value is joined to it
+ * ("--heartbeat=-1"), so that the flag's own check says what is wrong.
+ */
+function withNegativeNumbersAttached (argv: string[]): string[] {
+  const joined: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--') return [...joined, ...argv.slice(i)]
+    const next = argv[i + 1]
+    const name = arg.slice(2)
+    const takesValue = arg.startsWith('--') && Object.hasOwn(flags, name) && flags[name as keyof typeof flags].type === 'string'
+    if (takesValue && next !== undefined && /^-\.?\d/.test(next)) {
+      joined.push(`${arg}=${next}`)
+      i++
+    } else {
+      joined.push(arg)
+    }
+  }
+  return joined
 }

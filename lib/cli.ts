@@ -1,10 +1,14 @@
 import cluster, { type Worker } from 'node:cluster'
 import { readFile } from 'node:fs/promises'
+import type { FastifyInstance } from 'fastify'
 import { parseCli, usage, UsageError, type CliConfig } from './cli-options.js'
 import { buildServer } from './server.js'
 
 // After SIGINT/SIGTERM, the process exits even if closing hangs.
 const shutdownTimeoutMs = 5000
+// The primary of --workers kills a worker this long after a signal: later than the worker's own
+// shutdown timeout, so that a worker that hangs says so itself.
+const workerKillDelayMs = shutdownTimeoutMs + 2000
 // A worker that dies after it was serving is replaced after this pause.
 const respawnDelayMs = 1000
 
@@ -14,7 +18,7 @@ interface ListeningMessage { rtcNotifyListening: string }
 /**
  * Runs the standalone server (with --workers, the primary of its worker processes).
  * @returns the exit code when the server does not start (2: bad command line, 1: failure);
- *   a running server exits 0 on SIGINT/SIGTERM
+ *   a running server exits on SIGINT/SIGTERM, 0 when it closed cleanly, 1 otherwise
  */
 export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<number | undefined> {
   let config: CliConfig
@@ -65,19 +69,44 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
     if (stopping) return
     stopping = true
     app.log.info({ signal }, 'shutting down')
-    setTimeout(() => process.exit(0), shutdownTimeoutMs).unref()
-    app.close().then(() => process.exit(0), err => {
-      app.log.error({ err }, 'error while shutting down')
-      process.exit(0)
-    })
+    void shutdown(app, shutdownTimeoutMs).then(code => process.exit(code))
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   return undefined
 }
 
+/**
+ * Closes the server, giving up after `timeoutMs`; a failure or a timeout is logged as fatal.
+ * @returns the exit code: 0 when it closed cleanly, 1 when closing failed or did not finish in time
+ */
+export async function shutdown (app: FastifyInstance, timeoutMs: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<number>(resolve => {
+    timer = setTimeout(() => {
+      app.log.fatal(`shutdown did not finish within ${timeoutMs / 1000} s`)
+      resolve(1)
+    }, timeoutMs)
+  })
+  const closed = app.close().then(() => 0, (err: unknown) => {
+    app.log.fatal({ err }, 'shutdown failed')
+    return 1
+  })
+  try {
+    return await Promise.race([closed, timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Says where the server listens. With -q, only when the port was 0 (the one way to learn the
+ * port the system chose), and without the hint.
+ */
 function announce (config: CliConfig, url: string, workers?: number): void {
-  const hint = config.demo ? `Open ${url} in a browser tab to start a call, then open the link it shows in another.\n` : ''
+  const quiet = config.logLevel === 'fatal'
+  if (quiet && config.port !== 0) return
+  const hint = config.demo && !quiet ? `Open ${url} in a browser tab to start a call, then open the link it shows in another.\n` : ''
   const processes = workers === undefined ? '' : ` with ${workers} workers`
   process.stdout.write(`rtc-notify listening on ${url}${processes}\n${hint}`)
 }
@@ -86,7 +115,8 @@ function announce (config: CliConfig, url: string, workers?: number): void {
  * The primary of --workers: forks the workers (each runs this command line and shares the
  * listening port through node:cluster), prints the URL once they all listen, replaces a worker
  * that dies while serving, and on SIGINT/SIGTERM stops them all.
- * @returns once every worker is gone: 0 after a signal, or the code of a worker that failed to start
+ * @returns once every worker is gone: after a signal, 0 if every worker closed cleanly and 1
+ *   otherwise; or the code of a worker that failed to start
  */
 async function runWorkers (config: CliConfig, count: number): Promise<number> {
   const workers = new Set<Worker>()
@@ -101,8 +131,10 @@ async function runWorkers (config: CliConfig, count: number): Promise<number> {
     exitCode = code
     for (const worker of workers) worker.process.kill('SIGTERM')
     setTimeout(() => {
+      if (workers.size === 0) return
+      process.stderr.write(`rtc-notify: ${workers.size} worker(s) did not stop within ${workerKillDelayMs / 1000} s; killing them\n`)
       for (const worker of workers) worker.process.kill('SIGKILL')
-    }, shutdownTimeoutMs).unref()
+    }, workerKillDelayMs).unref()
   }
   const fork = (): void => {
     const worker = cluster.fork()
@@ -117,13 +149,14 @@ async function runWorkers (config: CliConfig, count: number): Promise<number> {
       workers.delete(worker)
       const how = signal ?? `exit code ${String(code)}`
       if (stopping) {
-        // Expected.
+        // Expected; but a worker whose shutdown failed (it said why) or that had to be killed is not clean.
+        if (signal === 'SIGKILL' || (code !== null && code !== 0)) exitCode ||= 1
       } else if (serving < count) {
         // A worker that cannot start (Redis unreachable, port taken): the others go too.
         process.stderr.write(`rtc-notify: a worker failed to start (${how})\n`)
         stop(code === 0 || code === null ? 1 : code)
       } else {
-        process.stderr.write(`rtc-notify: a worker died (${how}); starting another\n`)
+        if (config.logLevel !== 'fatal') process.stderr.write(`rtc-notify: a worker died (${how}); starting another\n`)
         setTimeout(() => { if (!stopping) fork() }, respawnDelayMs)
       }
       if (stopping && workers.size === 0) allGone()

@@ -1,14 +1,34 @@
 import { readFile } from 'node:fs/promises'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { CliConfig } from './cli-options.js'
+import { capConnections, maxConnectionsByDefault } from './connection-caps.js'
 import type { NotifyOptions } from './options.js'
 import { notify } from './plugin.js'
 import { redisStore } from './stores/redis.js'
 import type { RoomStore } from './stores/store.js'
 
 const demoPage = new URL('../example/webrtc.html', import.meta.url)
-const clientModule = new URL('./client.js', import.meta.url)
-const wireModule = new URL('./wire.js', import.meta.url)
+
+/**
+ * How long the standalone server waits on a client before closing its socket, in ms. A socket
+ * that sends nothing, or dribbles its request, is closed within seconds (Node's own defaults
+ * hold it 90 s, 120 s over TLS). A WebSocket, once open, is out of their reach: the heartbeat
+ * watches it.
+ */
+export const socketTimeouts = {
+  /** tls: from the TCP connection to a finished TLS handshake */
+  tlsHandshake: 5000,
+  /** from the connection (over TLS: the handshake) to the end of the request's headers */
+  headers: 5000,
+  /** from the connection to the end of the request, body included */
+  request: 10000,
+  /** an idle keep-alive connection between two requests */
+  keepAlive: 5000,
+  /** no byte either way on a connection that is not (yet) a WebSocket */
+  idle: 10000,
+  /** how often Node looks for connections past `headers` or `request` */
+  check: 1000
+} as const
 
 /** The plugin options a command line asks for. */
 export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOptions {
@@ -20,6 +40,9 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
     resumeGrace: config.resumeGrace,
     maxRooms: config.maxRooms,
     maxPeers: config.maxPeers,
+    maxPayload: config.maxPayload,
+    ipMessageRate: config.ipMessageRate,
+    ipByteRate: config.ipByteRate,
     queueMaxMessages: config.queueMaxMessages,
     queueMaxBytes: config.queueMaxBytes,
     queueMaxAge: config.queueMaxAge,
@@ -29,31 +52,42 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
       : { urls: config.turnUrls, secret: config.turnSecret!, ttl: config.turnTtl },
     metrics: config.metrics,
     health: true,
+    // The demo page imports the browser client from /client.js.
+    serveClient: config.demo,
     store
   }
 }
 
 /**
  * Builds the standalone server: the plugin, /health, and (unless turned off) the demo call
- * page at / with the browser client at /client.js.
+ * page at / with the browser client at /client.js; short socket timeouts and connection caps.
  * @param tls the PEM certificate and key, for a tls: listener
  * @param store the room store; by default the Redis store with --redis, otherwise in memory
  */
 export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key: Buffer }, store?: RoomStore): Promise<FastifyInstance> {
-  // Read once, before anything starts: they do not change while the server runs.
-  const [page, client, wire] = config.demo ? await Promise.all([readFile(demoPage), readFile(clientModule), readFile(wireModule)]) : []
+  // Read once, before anything starts: it does not change while the server runs.
+  const page = config.demo ? await readFile(demoPage) : undefined
+  const nodeTimeouts = { headersTimeout: socketTimeouts.headers, connectionsCheckingInterval: socketTimeouts.check }
   const app = Fastify({
     logger: { level: config.logLevel },
     // Each join is one request: the plugin logs rooms and refusals itself, without the noise.
     logController: new LogController({ disableRequestLogging: true }),
-    ...(tls === undefined ? {} : { https: tls })
+    // At shutdown, a request still arriving or a response still leaving is cut: a slow client
+    // must not hold the process (WebSockets are not concerned: peers hear 1001 before).
+    forceCloseConnections: true,
+    connectionTimeout: socketTimeouts.idle,
+    keepAliveTimeout: socketTimeouts.keepAlive,
+    requestTimeout: socketTimeouts.request,
+    ...(tls === undefined
+      ? { http: nodeTimeouts }
+      : { https: { ...tls, ...nodeTimeouts, handshakeTimeout: socketTimeouts.tlsHandshake } })
   })
+  capConnections(app.server, {
+    total: config.maxConnections ?? maxConnectionsByDefault(),
+    perAddress: config.maxConnectionsPerIp
+  }, app.log)
   const roomStore = store ?? (config.redis === undefined ? undefined : redisStore({ url: config.redis }))
   await app.register(notify, pluginOptions(config, roomStore))
-  if (config.demo) {
-    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
-    app.get('/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(client))
-    app.get('/wire.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(wire))
-  }
+  if (config.demo) app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
   return app
 }

@@ -1,12 +1,11 @@
 // The standalone server as a process: flags, TLS, bad flags, signals.
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join as joinPath } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { dirname, join as joinPath } from 'node:path'
 import t from 'tap'
 import { handshakeStatus, join } from './helpers/client.js'
-import { runCli, startCli } from './helpers/cli.js'
+import { makeCertificate, runCli, startCli, startCliOnChosenPort } from './helpers/cli.js'
 import { parseCli, UsageError } from '../lib/cli-options.js'
+import { pluginOptions } from '../lib/server.js'
 
 t.test('with no flags it listens on tcp:127.0.0.1:8080 with the demo on', async t => {
   const request = parseCli([])
@@ -14,7 +13,8 @@ t.test('with no flags it listens on tcp:127.0.0.1:8080 with the demo on', async 
     transport: 'tcp', host: '127.0.0.1', port: 8080, logLevel: 'info', demo: true, metrics: false,
     certfile: undefined, keyfile: undefined, paths: undefined, hosts: undefined, origins: undefined,
     heartbeat: undefined, resumeGrace: undefined, maxRooms: undefined, maxPeers: undefined,
-    iceServers: undefined, turnUrls: undefined, turnSecret: undefined, turnTtl: undefined, redis: undefined, workers: undefined
+    iceServers: undefined, turnUrls: undefined, turnSecret: undefined, turnTtl: undefined, redis: undefined, workers: undefined,
+    maxPayload: undefined, maxConnections: undefined, maxConnectionsPerIp: 256
   })
 })
 
@@ -67,15 +67,9 @@ t.test('--heartbeat: a peer that stops answering pings is dropped and its partne
 })
 
 t.test('tls: serves wss with the given certificate', async t => {
-  const dir = mkdtempSync(joinPath(tmpdir(), 'rtc-notify-tls-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const cert = joinPath(dir, 'cert.pem')
-  const key = joinPath(dir, 'key.pem')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+  const { cert, key } = makeCertificate(t)
   const cli = await startCli(t, ['-l', 'tls:127.0.0.1:0', '--certfile', cert, '--keyfile', key])
   t.match(cli.url, /^https:\/\/127\.0\.0\.1:\d+\/$/)
-  const { readFileSync } = await import('node:fs')
   const ca = readFileSync(cert)
   const a = await join(`${cli.ws}/call/secure`, { ca })
   const b = await join(`${cli.ws}/call/secure`, { ca })
@@ -83,7 +77,7 @@ t.test('tls: serves wss with the given certificate', async t => {
   t.same(await a.next(), { method: 'NOTIFY', data: 'over tls' })
   await t.rejects(join(`${cli.ws}/call/secure2`), 'a client that does not trust the certificate cannot connect')
 
-  const missing = await runCli(['-l', 'tls:127.0.0.1:0', '--certfile', joinPath(dir, 'nope.pem'), '--keyfile', key])
+  const missing = await runCli(['-l', 'tls:127.0.0.1:0', '--certfile', joinPath(dirname(cert), 'nope.pem'), '--keyfile', key])
   t.equal(missing.code, 2)
   t.match(missing.stderr, /^rtc-notify: cannot read the TLS certificate or key: .*nope\.pem/)
 })
@@ -98,9 +92,18 @@ t.test('bad flags: one line saying what is wrong, a usage hint, exit code 2, no 
     [['--bogus'], /Unknown option '--bogus'/],
     [['extra'], /positional/i],
     [['--heartbeat', 'soon'], /invalid --heartbeat "soon"/],
-    [['--heartbeat', '-1'], /'--heartbeat' argument is ambiguous/],
-    [['--heartbeat=-1'], /invalid --heartbeat "-1"/],
+    [['--heartbeat', '-1'], /^rtc-notify: invalid --heartbeat "-1": expected a number of seconds, 0 or more$/],
+    [['--heartbeat=-1'], /invalid --heartbeat "-1": expected a number of seconds, 0 or more$/],
+    [['--resume-grace', '-0.5'], /invalid --resume-grace "-0.5": expected a number of seconds, 0 or more$/],
+    [['--queue-max-age', '-.5'], /invalid --queue-max-age "-.5": expected a number of seconds, 0 or more$/],
+    [['--max-rooms', '-3'], /invalid --max-rooms "-3": expected a whole number, 1 or more$/],
+    [['--turn-url', 'turn:x', '--turn-secret', 's', '--turn-ttl', '-60'], /invalid --turn-ttl "-60": expected a whole number, 1 or more$/],
     [['--max-rooms', '0'], /invalid --max-rooms "0"/],
+    [['--max-payload', '0'], /invalid --max-payload "0": expected a whole number, 1 or more$/],
+    [['--max-payload', '1.5'], /invalid --max-payload "1.5"/],
+    [['--max-payload', '-1024'], /invalid --max-payload "-1024": expected a whole number, 1 or more$/],
+    [['--max-connections', '-1'], /invalid --max-connections "-1": expected a whole number, 0 or more$/],
+    [['--max-connections-per-ip', 'many'], /invalid --max-connections-per-ip "many": expected a whole number, 0 or more$/],
     [['--path', 'call/x'], /invalid --path "call\/x": must start with \//],
     [['-d', '-q'], /--verbose and --quiet/],
     [['--turn-url', 'turn:x'], /--turn-url needs --turn-secret/],
@@ -124,7 +127,8 @@ t.test('--help prints the usage and exits 0', async t => {
   const result = await runCli(['--help'])
   t.equal(result.code, 0)
   t.match(result.stdout, /Usage: rtc-notify/)
-  for (const flag of ['--listen', '--certfile', '--keyfile', '--path', '--host', '--origin', '--verbose', '--quiet', '--heartbeat', '--redis', '--no-demo']) {
+  for (const flag of ['--listen', '--certfile', '--keyfile', '--path', '--host', '--origin', '--verbose', '--quiet', '--heartbeat', '--redis', '--no-demo',
+    '--max-payload', '--max-connections N', '--max-connections-per-ip N']) {
     t.match(result.stdout, flag)
   }
 })
@@ -170,9 +174,34 @@ t.test('logging: info shows rooms and refusals, never frames; -d shows frames; -
   await debug.exited
   t.match(debug.stdout(), /"level":20.*"msg":"frame"/)
 
-  const quiet = await startCli(t, ['-l', 'tcp:127.0.0.1:0', '-q'])
+  const quiet = await startCliOnChosenPort(t, ['-q'])
   await (await join(`${quiet.ws}/call/q`)).get('/peerconnection')
+  await join(`${quiet.ws}/call/q`)
+  t.equal(await handshakeStatus(`${quiet.ws}/call/q`), 400, 'a refusal, which info would log')
   quiet.child.kill('SIGTERM')
-  await quiet.exited
-  t.notMatch(quiet.stdout(), /^\{/m, 'no log lines with -q')
+  t.equal(await quiet.exited, 0)
+  t.equal(quiet.stdout(), '', '-q prints nothing: no banner, no log line')
+  t.equal(quiet.stderr(), '')
+
+  const chosen = await startCli(t, ['-l', 'tcp:127.0.0.1:0', '-q'])
+  chosen.child.kill('SIGTERM')
+  t.equal(await chosen.exited, 0)
+  t.match(chosen.stdout(), /^rtc-notify listening on http:\/\/127\.0\.0\.1:\d+\/\n$/, 'with port 0, only the URL: the one way to learn the port')
+})
+
+t.test('--max-payload sets the largest frame a peer may send', async t => {
+  const request = parseCli(['--max-payload', '1024'])
+  t.equal(request.help ? undefined : pluginOptions(request.config).maxPayload, 1024, 'handed to the plugin as maxPayload')
+  const cli = await startCli(t, ['-l', 'tcp:127.0.0.1:0', '-q', '--max-payload', '1024'])
+  const a = await join(`${cli.ws}/call/payload`)
+  const b = await join(`${cli.ws}/call/payload`)
+  const fits = 'x'.repeat(900)
+  a.send({ method: 'NOTIFY', data: fits })
+  t.same(await b.next(), { method: 'NOTIFY', data: fits }, 'a frame under the limit is relayed')
+  a.send({ method: 'NOTIFY', data: 'y'.repeat(2000) })
+  const refused = await Promise.race([
+    a.closed.then(({ code }) => `closed ${code}`),
+    a.next().then(frame => `answered ${String(frame.code)}`)
+  ])
+  t.match(refused, /^(closed 1009|answered failed)$/, `a frame over it is refused (${refused})`)
 })
