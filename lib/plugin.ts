@@ -4,11 +4,10 @@ import type WebSocket from 'ws'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { register as promRegistry } from 'prom-client'
 import { UnauthorizedError } from './errors.js'
 import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
-import { NotifyCounters, registerMetrics } from './metrics.js'
+import { metricsRegistry, NotifyCounters } from './metrics.js'
 import { resolveOptions, type NotifyOptions } from './options.js'
 import { RoomManager, type Seat } from './room-manager.js'
 import { MemoryStore } from './stores/memory.js'
@@ -39,6 +38,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   const keepRequest = typeof options.iceServers === 'function'
   const metrics = options.metrics === false ? undefined : options.metrics === true ? {} : options.metrics
   const counters = metrics === undefined ? undefined : new NotifyCounters()
+  // prom-client is an optional peer dependency: loaded only when metrics are on.
+  const metricsTarget = metrics === undefined ? undefined : await metricsRegistry(metrics.registry)
   const manager = new RoomManager({
     store,
     log: fastify.log,
@@ -80,9 +81,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     })
   }
   await manager.start()
-  const registry = metrics?.registry ?? promRegistry
-  if (counters !== undefined) {
-    const unregister = registerMetrics(() => manager.stats(), counters, registry)
+  if (metricsTarget !== undefined && counters !== undefined) {
+    const unregister = metricsTarget.add(() => manager.stats(), counters)
     fastify.addHook('onClose', async () => unregister())
   }
 
@@ -148,7 +148,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
         manager.connect(pending.seat, socket, keepRequest ? request : undefined)
       }
     })
-    if (metrics !== undefined && metrics.route !== false) {
+    if (metricsTarget !== undefined && metrics?.route !== false) {
+      const { registry } = metricsTarget
       app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
     }
     if (options.health) {
