@@ -1,6 +1,5 @@
 import type { Registry } from 'prom-client'
 import { InvalidOptionError } from './errors.js'
-import type { ManagerMetrics } from './room-manager.js'
 import type { FailureReason } from './protocol.js'
 
 /** Where rooms and peers are counted: one per running plugin instance. */
@@ -9,9 +8,11 @@ export type StatsSource = () => { rooms: number, peers: number }
 /**
  * Counts kept as plain numbers on the hot path and handed to prom-client when scraped, so a
  * relayed message costs an addition rather than a metric update. They hold what happened since
- * the previous scrape.
+ * the previous scrape. The room manager's `metrics` (ManagerMetrics) checks their shape where
+ * the plugin hands them over; no `implements` here, which would tie these declarations to the
+ * room manager's and through them to `ws` types that a consumer may not have.
  */
-export class NotifyCounters implements ManagerMetrics {
+export class NotifyCounters {
   relayedCount = 0
   queuedCount = 0
   readonly framesRejected = new Map<string, number>()
