@@ -2,6 +2,9 @@
 // compiled to CommonJS (node10 and node16 resolution) and to ESM, the metrics in the app's own
 // prom-client registry (the lowest prom-client the peer range allows), and the Redis entry from
 // both builds on one redis-server.
+import { existsSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import { dirname, join as joinPath } from 'node:path'
 import t from 'tap'
 import { join } from '../helpers/client.js'
 import { RedisServer } from '../redis/redis-server.js'
@@ -116,6 +119,20 @@ t.test('peers are the app\'s: fastify and prom-client are not nested in the pack
   t.ok(app.has('fastify'), 'npm installed the fastify peer')
   t.notOk(app.has('fastify-rtc-notify/node_modules/fastify'))
   t.notOk(app.has('fastify-rtc-notify/node_modules/prom-client'))
+})
+
+t.test('every source map and declaration map points at a file the package ships', async t => {
+  const dist = joinPath(app.dir, 'node_modules/fastify-rtc-notify/dist')
+  const maps = (await readdir(dist, { recursive: true })).filter(file => file.endsWith('.map'))
+  t.ok(maps.length > 50, `${maps.length} maps`)
+  const missing: string[] = []
+  for (const map of maps) {
+    const { sources } = JSON.parse(await readFile(joinPath(dist, map), 'utf8')) as { sources: string[] }
+    for (const source of sources) {
+      if (!existsSync(joinPath(dist, dirname(map), source))) missing.push(`${map}: ${source}`)
+    }
+  }
+  t.same(missing, [])
 })
 
 t.test('require(): the CommonJS build, metrics in the app\'s default registry', async t => {
