@@ -1,7 +1,7 @@
 // The packed package in a CommonJS app: require() and import() of every entry, TypeScript
 // compiled to CommonJS (node10 and node16 resolution) and to ESM, the metrics in the app's own
-// prom-client registry (the lowest prom-client the peer range allows), and the Redis entry from
-// both builds on one redis-server.
+// prom-client registry, and the Redis entry from both builds on one redis-server; prom-client
+// and ioredis at the low ends of their peer ranges.
 import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join as joinPath } from 'node:path'
@@ -97,8 +97,9 @@ let compiled: { node10: Finished, node16: Finished }
 
 t.before(async () => {
   const tarball = await pack(t)
-  // prom-client 15.0.0 and @types/node 20: the low ends of what the package and Node 20 allow.
-  app = await installApp(t, tarball, { type: 'commonjs', packages: ['prom-client@15.0.0', 'ioredis@5', '@types/node@20'] })
+  // The low ends of the peer ranges: prom-client 15.0.0, ioredis 5.3.0 (its first version with
+  // a named Redis export); and @types/node 20.
+  app = await installApp(t, tarball, { type: 'commonjs', packages: ['prom-client@15.0.0', 'ioredis@5.3.0', '@types/node@20'] })
   await app.write('app.js', commonjsApp)
   await app.write('app.mjs', esmApp)
   await app.write('ts/app.ts', typescriptApp)
