@@ -10,4 +10,3 @@ export type {
 export { Failure, type FailureReason } from './protocol.js'
 export { CloseCode, Method, Resource, type ResourceName } from './wire.js'
 export * as errors from './errors.js'
-export { RedisStore, redisStore, type RedisStoreOptions } from './stores/redis.js'

@@ -5,7 +5,7 @@
 import { Kind, Type, TypeRegistry, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type ValueError } from '@sinclair/typebox/compiler'
 import { ValueErrorType } from '@sinclair/typebox/errors'
-import type { Registry } from 'prom-client'
+import type { ServableRegistry } from './metrics.js'
 import type { RoomStore } from './stores/store.js'
 
 const Url = Type.String({ minLength: 1 })
@@ -38,7 +38,7 @@ function instanceWith<T> (kind: string, methods: readonly string[]): TSchema {
 /** The methods a RoomStore must have. */
 export const storeMethods = ['start', 'close', 'reserve', 'release', 'attach', 'relay', 'expire', 'leave', 'openSession', 'suspend', 'claim'] as const
 const StoreSchema = instanceWith<RoomStore>('RtcNotifyRoomStore', storeMethods)
-const RegistrySchema = instanceWith<Registry>('RtcNotifyPromRegistry', ['metrics', 'registerMetric', 'getSingleMetric'])
+const RegistrySchema = instanceWith<ServableRegistry>('RtcNotifyPromRegistry', ['metrics', 'registerMetric', 'getSingleMetric'])
 
 const MetricsSchema = Type.Object({
   registry: Type.Optional(RegistrySchema),

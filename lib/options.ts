@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { Registry } from 'prom-client'
+import type { ServableRegistry } from './metrics.js'
 import { InvalidOptionError } from './errors.js'
 import { optionProblem, type CheckedOptions } from './options-schema.js'
 import type { RoomStore } from './stores/store.js'
@@ -95,7 +95,7 @@ export interface NotifyOptions {
    * `GET {prefix}/metrics`. An object: `registry` to register in another, `route: false` when
    * the app serves its registry itself. Needs the `prom-client` package. Default `false`.
    */
-  metrics?: boolean | { registry?: Registry, route?: boolean }
+  metrics?: boolean | { registry?: ServableRegistry, route?: boolean }
   /** `true`: serve `GET {prefix}/health` (200 while the server takes joins, else 503). Default `false`. */
   health?: boolean
   /**

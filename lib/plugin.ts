@@ -3,12 +3,11 @@ import type { Socket } from 'node:net'
 import type WebSocket from 'ws'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
-import { register as promRegistry } from 'prom-client'
-import { readBrowserModules } from './client-files.js'
+import { readBrowserModules } from './browser-modules.js'
 import { UnauthorizedError } from './errors.js'
 import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
-import { NotifyCounters, registerMetrics } from './metrics.js'
+import { metricsRegistry, NotifyCounters } from './metrics.js'
 import { resolveOptions, type HandshakeRequest, type NotifyOptions } from './options.js'
 import { PendingSeats } from './pending-seats.js'
 import { RoomManager } from './room-manager.js'
@@ -48,6 +47,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   const keepRequest = typeof options.iceServers === 'function'
   const metrics = options.metrics === false ? undefined : options.metrics === true ? {} : options.metrics
   const counters = metrics === undefined ? undefined : new NotifyCounters()
+  // prom-client is an optional peer dependency: loaded only when metrics are on.
+  const metricsTarget = metrics === undefined ? undefined : await metricsRegistry(metrics.registry)
   const manager = new RoomManager({
     store,
     log,
@@ -78,9 +79,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     await manager.close()
   })
   await manager.start()
-  const registry = metrics?.registry ?? promRegistry
-  if (counters !== undefined) {
-    const unregister = registerMetrics(() => manager.stats(), counters, registry)
+  if (metricsTarget !== undefined && counters !== undefined) {
+    const unregister = metricsTarget.add(() => manager.stats(), counters)
     fastify.addHook('onClose', async () => unregister())
   }
 
@@ -160,7 +160,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
         manager.connect(seat, socket, keepRequest ? request : undefined)
       }
     })
-    if (metrics !== undefined && metrics.route !== false) {
+    if (metricsTarget !== undefined && metrics?.route !== false) {
+      const { registry } = metricsTarget
       app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
     }
     if (options.serveClient) {

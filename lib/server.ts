@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises'
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, * as fastifyModule from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { CliConfig } from './cli-options.js'
 import { capConnections, maxConnectionsByDefault } from './connection-caps.js'
 import type { NotifyOptions } from './options.js'
 import { notify } from './plugin.js'
-import { redisStore } from './stores/redis.js'
 import type { RoomStore } from './stores/store.js'
 
 const demoPage = new URL('../example/webrtc.html', import.meta.url)
@@ -29,6 +29,27 @@ export const socketTimeouts = {
   /** how often Node looks for connections past `headers` or `request` */
   check: 1000
 } as const
+
+// LogController came with fastify 5.10 (fastify is a peer: the app's may be older); before it,
+// the top-level option, deprecated since, does the same.
+const LogController = (fastifyModule as Partial<typeof fastifyModule>).LogController
+const quietRequests = LogController === undefined
+  ? { disableRequestLogging: true }
+  : { logController: new LogController({ disableRequestLogging: true }) }
+
+/** The Redis store, loaded only for --redis: ioredis is an optional peer dependency. */
+async function redisStoreAt (url: string): Promise<RoomStore> {
+  try {
+    const { redisStore } = await import('./stores/redis.js')
+    return redisStore({ url })
+  } catch (err) {
+    const { code, message } = err as { code?: unknown, message?: unknown }
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(message).includes("'ioredis'")) {
+      throw new Error('--redis needs the ioredis package next to fastify-rtc-notify: npm install ioredis, or npx -p fastify-rtc-notify -p ioredis rtc-notify …')
+    }
+    throw err
+  }
+}
 
 /** The plugin options a command line asks for. */
 export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOptions {
@@ -71,7 +92,7 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
   const app = Fastify({
     logger: { level: config.logLevel },
     // Each join is one request: the plugin logs rooms and refusals itself, without the noise.
-    logController: new LogController({ disableRequestLogging: true }),
+    ...quietRequests,
     // At shutdown, a request still arriving or a response still leaving is cut: a slow client
     // must not hold the process (WebSockets are not concerned: peers hear 1001 before).
     forceCloseConnections: true,
@@ -86,7 +107,7 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
     total: config.maxConnections ?? maxConnectionsByDefault(),
     perAddress: config.maxConnectionsPerIp
   }, app.log)
-  const roomStore = store ?? (config.redis === undefined ? undefined : redisStore({ url: config.redis }))
+  const roomStore = store ?? (config.redis === undefined ? undefined : await redisStoreAt(config.redis))
   await app.register(notify, pluginOptions(config, roomStore))
   if (config.demo) app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
   return app

@@ -2,7 +2,8 @@
 // connections) on one real redis-server, then what only a shared, remote store has to get right.
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { redisStore, type RedisStore, type RedisStoreOptions, type StoreContext } from '../../lib/index.js'
+import type { StoreContext } from '../../lib/index.js'
+import { redisStore, type RedisStore, type RedisStoreOptions } from '../../lib/redis.js'
 import { until } from '../helpers/client.js'
 import { conformance, RecordingSink, testContext } from '../stores/conformance.js'
 import { RedisServer } from './redis-server.js'
