@@ -92,7 +92,8 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
       target: request.raw.url ?? '',
       path: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
       hostHeaders: countHostHeaders(request.raw.rawHeaders ?? []),
-      host: request.headers.host,
+      // With Fastify's trustProxy, the host the client asked the proxy for (X-Forwarded-Host).
+      host: request.headers.host === undefined ? undefined : request.host,
       origin: request.headers.origin,
       roomId,
       query: request.query
