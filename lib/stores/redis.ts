@@ -83,7 +83,7 @@ export class RedisStore implements RoomStore {
   private readonly connectTimeoutMs: number
   private readonly commandTimeoutMs: number
   private readonly health: RedisHealth
-  private judge: LivenessJudge
+  private readonly judge: LivenessJudge
   private limits: QueueLimits = { maxMessages: Infinity, maxBytes: Infinity, maxAgeMs: Infinity }
   private graceMs = 0
   private log: StoreLog = silentLog
@@ -146,7 +146,7 @@ export class RedisStore implements RoomStore {
     }
     this.started = true
     this.registered = true
-    this.judge = new LivenessJudge(this.livenessMs, performance.now())
+    this.judge.distrust(performance.now())
     this.every(Math.min(this.livenessMs / 5, 1000), () => this.heartbeat())
     this.every(this.livenessMs / 4, () => this.sweep())
   }
