@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import { InvalidOptionError } from '../errors.js'
 import { randomId } from '../random-id.js'
-import { pipelineResults, storeConnectionOptions, whenReady } from './redis-connection.js'
+import { isCommandTimeout, pipelineResults, storeConnectionOptions, whenReady } from './redis-connection.js'
 import { RedisUnavailableError, RedisUnreachableError } from './redis-errors.js'
 import { RedisHealth } from './redis-health.js'
 import { goneMarker, LivenessJudge } from './redis-liveness.js'
@@ -176,21 +176,30 @@ export class RedisStore implements RoomStore {
   }
 
   reserve (roomId: string, peerId: string): Promise<ReserveResult> {
-    this.answer(roomId, peerId, '')
-    return this.admit(0, () => this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs))
-      .then(result => {
-        if (result === 'full') this.unanswer(roomId, peerId, '')
-        return result
-      }, (err: unknown) => {
-        this.unanswer(roomId, peerId, '')
-        throw err
-      })
+    let sent = false
+    return this.admit(0, () => {
+      sent = true
+      this.answer(roomId, peerId, '')
+      return this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs)
+    }).then(result => {
+      if (result === 'full') this.unanswer(roomId, peerId, '')
+      return result
+    }, (err: unknown) => {
+      // A seat Redis may still take once it answers (the handshake was refused): given back
+      // right after, on the same connection.
+      if (isCommandTimeout(err)) this.release(roomId, peerId).catch(noop)
+      else if (sent) this.unanswer(roomId, peerId, '')
+      throw err
+    })
   }
 
   async release (roomId: string, peerId: string): Promise<boolean> {
-    const deleted = await this.health.watch(this.client.rtcNotifyRelease(...this.keys(roomId), peerId))
-    this.unanswer(roomId, peerId, '')
-    return deleted === 1
+    try {
+      return await this.health.watch(this.client.rtcNotifyRelease(...this.keys(roomId), peerId)) === 1
+    } finally {
+      // Sent after the script, on the same connection: Redis runs it after, answered or not.
+      this.unanswer(roomId, peerId, '')
+    }
   }
 
   async attach (roomId: string, peerId: string, connectionId: string, sink: PeerSink): Promise<void> {
@@ -237,8 +246,16 @@ export class RedisStore implements RoomStore {
 
   async suspend (roomId: string, peerId: string, connectionId: string): Promise<boolean> {
     this.connections.delete(connectionId)
-    const kept = await this.health.watch(this.client.rtcNotifySuspend(...this.keys(roomId), peerId, connectionId,
-      Date.now() + this.graceMs, this.graceMs + 2 * this.livenessMs))
+    let kept
+    try {
+      kept = await this.health.watch(this.client.rtcNotifySuspend(...this.keys(roomId), peerId, connectionId,
+        Date.now() + this.graceMs, this.graceMs + 2 * this.livenessMs))
+    } catch (err) {
+      // Redis may still suspend the seat once it answers, and the caller runs no grace timer for
+      // a suspension that failed: this store ends the grace period itself.
+      if (isCommandTimeout(err)) this.after(this.graceMs, () => this.end(roomId, peerId, connectionId, true))
+      throw err
+    }
     if (kept !== 1) this.unanswer(roomId, peerId, connectionId)
     return kept === 1
   }
@@ -437,6 +454,7 @@ export class RedisStore implements RoomStore {
         this.judge.distrust(performance.now())
         this.log.info({ instance: this.instanceId }, 'Redis is back: serving again')
       } catch (err) {
+        if (this.closed) return
         this.log.warn({ err }, 'could not resume with Redis; retrying')
         this.after(recoverRetryMs, () => this.recover())
       } finally {

@@ -2,7 +2,7 @@
 // out, the store says it is unavailable and refuses frames at once, the bytes in flight are
 // capped, close() does not wait on Redis, and it all comes back by itself.
 import t, { type Test } from 'tap'
-import { redisStore, type RedisStore, type RedisStoreOptions } from '../../lib/index.js'
+import { redisStore, type RedisStore, type RedisStoreOptions, type StoreContext } from '../../lib/index.js'
 import { until } from '../helpers/client.js'
 import { RecordingSink, testContext } from '../stores/conformance.js'
 import { RedisServer } from './redis-server.js'
@@ -11,12 +11,12 @@ let rooms = 0
 const room = (): string => `store-hang-${++rooms}`
 
 /** A Redis of its own (paused by the test), and two started stores on it, closed at the end. */
-async function setup (t: Test, options: Partial<RedisStoreOptions>): Promise<{ redis: RedisServer, a: RedisStore, b: RedisStore }> {
+async function setup (t: Test, options: Partial<RedisStoreOptions>, context?: Partial<StoreContext>): Promise<{ redis: RedisServer, a: RedisStore, b: RedisStore }> {
   const redis = await RedisServer.start(t)
   t.teardown(() => { try { redis.resume() } catch {} })
   const open = async (): Promise<RedisStore> => {
     const store = redisStore({ url: redis.url, ...options })
-    await store.start(testContext())
+    await store.start(testContext(context))
     t.teardown(() => store.close())
     return store
   }
@@ -71,6 +71,29 @@ t.test('the bytes in flight to a hung Redis are capped: beyond it, frames are re
   t.same(await Promise.all(relays.slice(0, 3)), ['delivered', 'delivered', 'delivered'], 'those within the cap go through')
   await until(() => partner.frames().length === 3)
   t.same(partner.frames(), [frame(0), frame(1), frame(2)])
+})
+
+t.test('a join that timed out takes no seat once Redis answers again', async t => {
+  const { redis, a, b } = await setup(t, { commandTimeoutMs: 300 })
+  const r = room()
+  redis.pause()
+  t.equal(await outcome(a.reserve(r, 'p1')), 'Command timed out')
+  redis.resume()
+  await until(() => a.available, 10_000)
+  t.equal(await b.reserve(r, 'p2'), 'created', 'the seat Redis took late was given back')
+})
+
+t.test('a suspension that timed out still ends with its grace period', async t => {
+  const { redis, a, b } = await setup(t, { commandTimeoutMs: 300 }, { graceMs: 1000 })
+  const r = room()
+  const partner = await call(a, b, r)
+  await a.openSession(r, 'p1', `token-${r}`)
+  redis.pause()
+  t.equal(await outcome(a.suspend(r, 'p1', `c1-${r}`)), 'Command timed out')
+  redis.resume()
+  await until(() => partner.events.includes('presence reconnecting'), 10_000)
+  await until(() => partner.events.includes('end'), 10_000)
+  t.pass('the partner is ended when the grace period is over')
 })
 
 t.test('close() does not wait on a hung Redis', async t => {
