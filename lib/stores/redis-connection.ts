@@ -1,23 +1,34 @@
 import { Redis, type RedisOptions } from 'ioredis'
+import { RedisPipelineAbortedError, RedisUnreachableError } from './redis-errors.js'
 
 const noop = (): void => {}
 
 /**
- * Options of the connections the Redis store makes itself: while Redis is away, commands fail
- * at once rather than wait in a queue, and none is ever sent twice (a relay must not be
- * delivered twice); reconnection is retried every second at most.
+ * Options of the store's own connections. Every command times out after `commandTimeoutMs`
+ * (ioredis's `commandTimeout`: the promise rejects, the command stays queued until Redis
+ * answers it or the connection drops). While Redis is away, commands fail at once rather than
+ * wait in a queue, and none is ever sent twice (a relay must not be delivered twice);
+ * reconnection is retried every second at most.
  */
-export const storeConnectionOptions: RedisOptions = {
-  lazyConnect: true,
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
-  retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000)
+export function storeConnectionOptions (commandTimeoutMs: number): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: commandTimeoutMs,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000)
+  }
+}
+
+/** Whether `err` is ioredis's rejection of a command that Redis did not answer within `commandTimeout`. */
+export function isCommandTimeout (err: unknown): boolean {
+  return err instanceof Error && err.message === 'Command timed out'
 }
 
 /**
  * Connects `client` if it is not yet, and waits until it is ready.
- * @throws when it is not ready within `timeoutMs`, naming the last connection error
+ * @throws RedisUnreachableError when it is not ready within `timeoutMs`, naming the last connection error
  */
 export async function whenReady (client: Redis, timeoutMs: number): Promise<void> {
   if (client.status === 'wait') client.connect().catch(noop)
@@ -28,7 +39,8 @@ export async function whenReady (client: Redis, timeoutMs: number): Promise<void
     const onReady = (): void => { done(); resolve() }
     const timer = setTimeout(() => {
       done()
-      reject(new Error(`not reachable within ${timeoutMs} ms${lastError === undefined ? '' : `: ${lastError.message}`}`))
+      const reason = `not reachable within ${timeoutMs} ms${lastError === undefined ? '' : `: ${lastError.message}`}`
+      reject(new RedisUnreachableError(reason, { cause: lastError }))
     }, timeoutMs)
     const done = (): void => {
       clearTimeout(timer)
@@ -45,20 +57,7 @@ export async function whenReady (client: Redis, timeoutMs: number): Promise<void
  * @throws the first command's error, if any failed
  */
 export function pipelineResults (results: Array<[Error | null, unknown]> | null): unknown[] {
-  if (results === null) throw new Error('pipeline aborted')
+  if (results === null) throw new RedisPipelineAbortedError()
   for (const [err] of results) if (err !== null) throw err
   return results.map(([, value]) => value)
-}
-
-/** `promise`, or a rejection after `ms` (for commands that may never be answered). */
-export async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }

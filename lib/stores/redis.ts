@@ -1,7 +1,12 @@
+import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
+import { InvalidOptionError } from '../errors.js'
 import { randomId } from '../random-id.js'
-import { pipelineResults, storeConnectionOptions, whenReady, withTimeout } from './redis-connection.js'
-import { parseInstanceMessage, roomScripts, scriptSource } from './redis-scripts.js'
+import { isCommandTimeout, pipelineResults, storeConnectionOptions, whenReady } from './redis-connection.js'
+import { RedisUnavailableError, RedisUnreachableError } from './redis-errors.js'
+import { RedisHealth } from './redis-health.js'
+import { goneMarker, LivenessJudge } from './redis-liveness.js'
+import { MessageKind, parseInstanceMessage, storeScripts, type BufferReply, type Reply } from './redis-scripts.js'
 import type {
   ClaimResult, ExpiryResult, Frame, PeerSink, PresenceState, QueueLimits, RelayOutcome,
   ReserveResult, RoomStore, SessionGrant, StoreContext, StoreLog
@@ -9,24 +14,37 @@ import type {
 
 /** How to reach Redis, and the store's own settings. */
 export interface RedisStoreOptions {
-  /** A Redis URL, e.g. redis://127.0.0.1:6379 (the store makes and closes its connections). */
+  /** A Redis URL, e.g. redis://127.0.0.1:6379. */
   url?: string
-  /** An ioredis client to use instead of `url`; the store duplicates it for pub/sub and leaves it open at close. */
+  /**
+   * An ioredis client whose connection settings (host, TLS, credentials, database...) the store
+   * copies for its two connections (`client.duplicate()`); the client itself is left untouched.
+   */
   client?: Redis
   /** Namespace of every key and channel (default `rtc-notify:`); no braces, they are hash tags. */
   prefix?: string
   /**
-   * Milliseconds an instance's liveness key lives without being refreshed (default 6000); it is
-   * refreshed five times as often. A crashed instance is noticed, and its seats reclaimed, within
-   * about one and a half times this.
+   * Milliseconds an instance may go without refreshing its marker before the others judge it
+   * dead and reclaim its seats (default 6000); it refreshes it five times as often (at most every
+   * second). A crashed instance is noticed within about one and a half times this. Redis itself
+   * stalling never gets an instance judged dead.
    */
   livenessMs?: number
   /** Milliseconds `start` waits for Redis before it fails (default 5000, within Fastify's plugin timeout). */
   connectTimeoutMs?: number
+  /**
+   * Milliseconds a Redis command may take (default 2000). A command that takes longer fails, and
+   * the store counts Redis as not answering (joins 503, frames `failed`) until it answers again.
+   */
+  commandTimeoutMs?: number
+  /**
+   * Bytes of frames sent to Redis and not yet answered beyond which frames are refused at once
+   * (default 16 MiB): what a slow or hung Redis can make this process hold.
+   */
+  maxInFlightBytes?: number
 }
 
-type RoomCommand = keyof typeof roomScripts
-type Reply = Array<Buffer | string | number | null>
+type RoomKeys = [room: string, queue: string, channels: string]
 
 /** A connection of this process, as the store knows it. */
 interface LocalConnection {
@@ -39,7 +57,6 @@ interface LocalConnection {
   held: Buffer[]
 }
 
-const outcomes: RelayOutcome[] = ['delivered', 'queued', 'queue_full', 'gone']
 const presenceStates = new Set<string>(['joined', 'reconnecting', 'back'])
 // A room whose only seat was just reserved expires if its handshake never ends either way.
 const reserveLeaseMs = 60_000
@@ -47,7 +64,6 @@ const reserveLeaseMs = 60_000
 const tokenIndexMs = 24 * 3600_000
 const reaperLockMs = 30_000
 const recoverRetryMs = 1000
-const closeTimeoutMs = 1000
 const noop = (): void => {}
 const silentLog: StoreLog = { info: noop, warn: noop, error: noop }
 
@@ -55,21 +71,26 @@ const silentLog: StoreLog = { info: noop, warn: noop, error: noop }
  * A room store on Redis, for several instances (processes or machines) serving one set of rooms.
  * Seats, queues and session tokens live in Redis and change only in Lua scripts; a frame for a
  * peer connected to another instance goes through that instance's pub/sub channel. Each instance
- * keeps a liveness key; the others reclaim the seats of one that stopped refreshing it.
+ * bumps a marker; the others reclaim the seats of one whose marker stood still
+ * (see redis-liveness.ts).
  */
 export class RedisStore implements RoomStore {
   private readonly client: Redis
   private readonly subscriber: Redis
-  private readonly ownsClient: boolean
   private readonly prefix: string
   private readonly channels: string
   private readonly livenessMs: number
   private readonly connectTimeoutMs: number
+  private readonly commandTimeoutMs: number
+  private readonly health: RedisHealth
+  private readonly judge: LivenessJudge
   private limits: QueueLimits = { maxMessages: Infinity, maxBytes: Infinity, maxAgeMs: Infinity }
   private graceMs = 0
   private log: StoreLog = silentLog
   private instanceId = ''
-  private up = false
+  private beats = 0
+  /** Registered under `instanceId` on the current connections. */
+  private registered = false
   private started = false
   private closed = false
   private recovering: Promise<void> | undefined
@@ -81,35 +102,35 @@ export class RedisStore implements RoomStore {
 
   constructor (options: RedisStoreOptions) {
     if ((options.url === undefined) === (options.client === undefined)) {
-      throw new TypeError('redisStore needs exactly one of `url` and `client`')
+      throw new InvalidOptionError('redisStore', 'needs exactly one of `url` and `client`')
     }
     this.prefix = options.prefix ?? 'rtc-notify:'
-    if (/[{}]/.test(this.prefix)) throw new TypeError('redisStore `prefix` may not contain braces (they make hash tags)')
+    if (/[{}]/.test(this.prefix)) throw new InvalidOptionError('prefix', 'may not contain braces (they make hash tags)')
     this.channels = `${this.prefix}channel:`
-    this.livenessMs = options.livenessMs ?? 6000
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 5000
-    this.ownsClient = options.client === undefined
-    this.client = options.client ?? new Redis(options.url!, storeConnectionOptions)
+    this.livenessMs = positive('livenessMs', options.livenessMs, 6000)
+    this.connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 5000)
+    this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs, 2000)
+    const maxInFlightBytes = positive('maxInFlightBytes', options.maxInFlightBytes, 16 * 1024 * 1024)
+    const connection = storeConnectionOptions(this.commandTimeoutMs)
+    this.client = options.client === undefined
+      ? new Redis(options.url!, { ...connection, scripts: storeScripts })
+      : options.client.duplicate({ ...connection, scripts: storeScripts })
     // The channel is subscribed again by `recover`, which also fetches what was missed.
-    this.subscriber = this.client.duplicate({ ...storeConnectionOptions, autoResubscribe: false })
-    for (const [name, body] of Object.entries(roomScripts)) {
-      this.client.defineCommand(name, { numberOfKeys: 2, lua: scriptSource(body) })
-    }
+    this.subscriber = this.client.duplicate({ ...connection, scripts: undefined, autoResubscribe: false })
+    this.health = new RedisHealth(maxInFlightBytes, answering => this.answeringChanged(answering))
+    this.judge = new LivenessJudge(this.livenessMs, performance.now())
   }
 
   get available (): boolean {
-    return this.up
+    return this.registered && this.health.answering && !this.closed
   }
 
   async start (context: StoreContext): Promise<void> {
     this.limits = context.limits
     this.graceMs = context.graceMs
     this.log = context.log
-    const clients = this.ownsClient ? [this.client, this.subscriber] : [this.subscriber]
-    for (const client of clients) {
-      client.on('error', (err: Error) => { if (this.up) this.log.warn({ err }, 'redis connection error') })
-    }
     for (const client of [this.client, this.subscriber]) {
+      client.on('error', (err: Error) => { if (this.available) this.log.warn({ err }, 'redis connection error') })
       client.on('close', () => this.lost())
       client.on('ready', () => { if (this.started) void this.recover() })
     }
@@ -119,51 +140,66 @@ export class RedisStore implements RoomStore {
       await this.register()
     } catch (err) {
       this.subscriber.disconnect()
-      if (this.ownsClient) this.client.disconnect()
-      throw new Error(`cannot use Redis: ${(err as Error).message}`, { cause: err })
+      this.client.disconnect()
+      if (err instanceof RedisUnreachableError) throw err
+      throw new RedisUnreachableError((err as Error).message, { cause: err })
     }
     this.started = true
-    this.up = true
-    this.every(this.livenessMs / 5, () => this.refresh())
-    this.every(this.livenessMs / 2, () => this.sweep())
+    this.registered = true
+    this.judge.distrust(performance.now())
+    this.every(Math.min(this.livenessMs / 5, 1000), () => this.heartbeat())
+    this.every(this.livenessMs / 4, () => this.sweep())
   }
 
+  /**
+   * Says goodbye to Redis if it answers (within `commandTimeoutMs`), then disconnects: it never
+   * waits longer, whatever Redis does.
+   */
   async close (): Promise<void> {
     if (this.closed) return
+    const available = this.available
     this.closed = true
-    this.up = false
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
-    // Seats still held (sessions in their grace period) are left to the instance that sees this
-    // one gone; with none, the instance's records go now.
-    const pipeline = this.client.pipeline().del(this.liveKey(this.instanceId))
-    if (this.answerable.size === 0) {
-      pipeline.del(this.roomsKey(this.instanceId)).srem(this.instancesKey(), this.instanceId)
+    if (available) {
+      // Seats still held (sessions in their grace period) are left to the instance that sees this
+      // one gone, at once; with none, the instance's records go now.
+      const goodbye = this.answerable.size === 0
+        ? this.client.pipeline().del(this.liveKey(this.instanceId), this.roomsKey(this.instanceId)).srem(this.instancesKey(), this.instanceId)
+        : this.client.pipeline().set(this.liveKey(this.instanceId), goneMarker)
+      await Promise.allSettled([goodbye.exec(), this.client.quit()])
     }
-    await withTimeout(pipeline.exec(), closeTimeoutMs).catch(noop)
     this.subscriber.disconnect()
-    if (this.ownsClient) await withTimeout(this.client.quit(), closeTimeoutMs).catch(() => this.client.disconnect())
+    this.client.disconnect()
     this.connections.clear()
     this.answerable.clear()
   }
 
-  async reserve (roomId: string, peerId: string): Promise<ReserveResult> {
-    this.answer(roomId, peerId, '')
-    let result: ReserveResult
-    try {
-      result = await this.run('rtcNotifyReserve', roomId, peerId, this.instanceId, reserveLeaseMs) as ReserveResult
-    } catch (err) {
-      this.unanswer(roomId, peerId, '')
+  reserve (roomId: string, peerId: string): Promise<ReserveResult> {
+    let sent = false
+    return this.admit(0, () => {
+      sent = true
+      this.answer(roomId, peerId, '')
+      return this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs)
+    }).then(result => {
+      if (result === 'full') this.unanswer(roomId, peerId, '')
+      return result
+    }, (err: unknown) => {
+      // A seat Redis may still take once it answers (the handshake was refused): given back
+      // right after, on the same connection.
+      if (isCommandTimeout(err)) this.release(roomId, peerId).catch(noop)
+      else if (sent) this.unanswer(roomId, peerId, '')
       throw err
-    }
-    if (result === 'full') this.unanswer(roomId, peerId, '')
-    return result
+    })
   }
 
   async release (roomId: string, peerId: string): Promise<boolean> {
-    const deleted = await this.run('rtcNotifyRelease', roomId, peerId)
-    this.unanswer(roomId, peerId, '')
-    return deleted === 1
+    try {
+      return await this.health.watch(this.client.rtcNotifyRelease(...this.keys(roomId), peerId)) === 1
+    } finally {
+      // Sent after the script, on the same connection: Redis runs it after, answered or not.
+      this.unanswer(roomId, peerId, '')
+    }
   }
 
   async attach (roomId: string, peerId: string, connectionId: string, sink: PeerSink): Promise<void> {
@@ -172,12 +208,13 @@ export class RedisStore implements RoomStore {
     this.answer(roomId, peerId, connectionId)
     let reply
     try {
-      reply = await this.fetch(connection, 'rtcNotifyAttach', this.instanceId, connectionId)
+      reply = await this.fetch(connection, () =>
+        this.client.rtcNotifyAttachBuffer(...this.keys(roomId), peerId, this.instanceId, connectionId))
     } catch (err) {
       this.forget(connection)
       throw err
     }
-    if (reply[0] === 0) {
+    if (String(reply[0]) === 'gone') {
       // The call ended between the handshake and now (the partner left): end this one too.
       this.forget(connection)
       sink.end()
@@ -186,12 +223,13 @@ export class RedisStore implements RoomStore {
 
   relay (roomId: string, fromPeerId: string, frame: Frame): Promise<RelayOutcome> {
     const { maxMessages, maxBytes } = this.limits
-    return this.run('rtcNotifyRelay', roomId, fromPeerId, frame, Date.now(), finite(maxMessages), finite(maxBytes))
-      .then(code => outcomes[code as number])
+    return this.admit(frame.length, () => this.client.rtcNotifyRelay(...this.keys(roomId), fromPeerId, frame, Date.now(),
+      finite(maxMessages), finite(maxBytes)))
   }
 
   async expire (roomId: string, fromPeerId: string, now: number): Promise<ExpiryResult> {
-    const [dropped, next] = await this.run('rtcNotifyExpire', roomId, fromPeerId, now, finite(this.limits.maxAgeMs)) as number[]
+    const [dropped, next] = await this.admit(0, () =>
+      this.client.rtcNotifyExpire(...this.keys(roomId), fromPeerId, now, finite(this.limits.maxAgeMs)))
     return { dropped, nextExpiryAt: next < 0 ? null : next }
   }
 
@@ -200,43 +238,62 @@ export class RedisStore implements RoomStore {
   }
 
   async openSession (roomId: string, peerId: string, token: string): Promise<SessionGrant> {
-    const [granted, partner, fresh] = await this.run('rtcNotifyOpenSession', roomId, peerId, token) as [string, SessionGrant['partner'], number]
+    const [granted, partner, fresh] = await this.admit(0, () => this.client.rtcNotifyOpenSession(...this.keys(roomId), peerId, token))
     // Best effort: without it, a token tried in another room is called unknown rather than wrong.
-    if (fresh === 1) this.client.set(this.tokenKey(granted), roomId, 'PX', tokenIndexMs).catch(noop)
+    if (fresh === 1) this.quietly(this.client.set(this.tokenKey(granted), roomId, 'PX', tokenIndexMs))
     return { token: granted, partner }
   }
 
   async suspend (roomId: string, peerId: string, connectionId: string): Promise<boolean> {
     this.connections.delete(connectionId)
-    const kept = await this.run('rtcNotifySuspend', roomId, peerId, connectionId, Date.now() + this.graceMs, this.graceMs + 2 * this.livenessMs)
+    let kept
+    try {
+      kept = await this.health.watch(this.client.rtcNotifySuspend(...this.keys(roomId), peerId, connectionId,
+        Date.now() + this.graceMs, this.graceMs + 2 * this.livenessMs))
+    } catch (err) {
+      // Redis may still suspend the seat once it answers, and the caller runs no grace timer for
+      // a suspension that failed: this store ends the grace period itself.
+      if (isCommandTimeout(err)) this.after(this.graceMs, () => this.end(roomId, peerId, connectionId, true))
+      throw err
+    }
     if (kept !== 1) this.unanswer(roomId, peerId, connectionId)
     return kept === 1
   }
 
   async claim (roomId: string, token: string): Promise<ClaimResult> {
-    const peerId = await this.run('rtcNotifyClaim', roomId, token) as string | null
+    const peerId = await this.admit(0, () => this.client.rtcNotifyClaim(...this.keys(roomId), token))
     if (peerId !== null) return { ok: true, peerId }
-    const indexed = await this.client.get(this.tokenKey(token))
+    const indexed = await this.health.watch(this.client.get(this.tokenKey(token)))
     if (indexed === null || indexed === roomId) return { ok: false, reason: 'unknown_token' }
     // The index may outlive the session; the token's own room has the last word.
-    const owner = await this.run('rtcNotifyClaim', indexed, token)
+    const owner = await this.health.watch(this.client.rtcNotifyClaim(...this.keys(indexed), token))
     return { ok: false, reason: owner === null ? 'unknown_token' : 'wrong_room' }
   }
 
-  // Runs a room script; the room's keys go first.
-  private run (command: RoomCommand, roomId: string, ...args: Array<string | number | Buffer>): Promise<unknown> {
-    const run = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[command]
-    return run.call(this.client, this.roomKey(roomId), this.queueKey(roomId), this.channels, ...args)
+  // A command made on behalf of a frame or a join: refused at once, without sending anything,
+  // while Redis does not answer or when `bytes` more would be too many in flight. (Commands that
+  // end or move a seat are sent whatever the state: dropping them would leave seats behind.
+  // While only the subscriber reconnects, frames are still taken: they wait in the queue.)
+  private admit<T> (bytes: number, command: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new RedisUnavailableError())
+    return this.health.carry(bytes, command)
+  }
+
+  // A command whose failure matters to nobody, except that a timeout says Redis is not answering.
+  private quietly (answer: Promise<unknown>): void {
+    answer.catch((err: unknown) => this.health.failed(err))
+  }
+
+  private keys (roomId: string): RoomKeys {
+    return [this.roomKey(roomId), this.queueKey(roomId), this.channels]
   }
 
   // Runs a script that hands a local connection its queued frames. Messages for the connection
   // that arrive meanwhile were published after the script ran: they wait, then follow the frames.
-  private async fetch (connection: LocalConnection, command: 'rtcNotifyAttach' | 'rtcNotifyResync', ...args: string[]): Promise<Reply> {
+  private async fetch (connection: LocalConnection, script: () => Promise<BufferReply>): Promise<BufferReply> {
     connection.fetching++
     try {
-      const run = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<Reply>>)[`${command}Buffer`]
-      const reply = await run.call(this.client, this.roomKey(connection.roomId), this.queueKey(connection.roomId),
-        this.channels, connection.peerId, ...args)
+      const reply = await this.health.watch(script())
       for (let i = 1; i < reply.length; i++) connection.sink.deliver(reply[i] as Buffer)
       return reply
     } finally {
@@ -250,14 +307,14 @@ export class RedisStore implements RoomStore {
 
   private async end (roomId: string, peerId: string, connectionId: string, onlyIfSuspended: boolean): Promise<boolean> {
     this.connections.delete(connectionId)
-    let reply: Array<string | number>
+    let reply: Reply
     try {
-      reply = await this.run('rtcNotifyLeave', roomId, peerId, connectionId, onlyIfSuspended ? '1' : '0') as Array<string | number>
+      reply = await this.health.watch(this.client.rtcNotifyLeave(...this.keys(roomId), peerId, connectionId, onlyIfSuspended ? '1' : '0'))
     } finally {
       this.unanswer(roomId, peerId, connectionId)
     }
     this.dropTokens(reply)
-    return reply[0] === 1
+    return reply[0] === 'ended'
   }
 
   // A message from another instance (or this one) for a local connection.
@@ -270,20 +327,20 @@ export class RedisStore implements RoomStore {
   }
 
   private dispatch (connection: LocalConnection, message: Buffer, payload = parseInstanceMessage(message).payload): void {
-    switch (message[0]) {
-      case 0x64: // d
+    switch (String.fromCharCode(message[0])) {
+      case MessageKind.Deliver:
         connection.sink.deliver(message.subarray(payload))
         break
-      case 0x65: // e
+      case MessageKind.End:
         this.forget(connection)
         connection.sink.end()
         break
-      case 0x70: { // p
+      case MessageKind.Presence: {
         const state = message.toString('utf8', payload)
         if (presenceStates.has(state)) connection.sink.presence(state as PresenceState)
         break
       }
-      case 0x72: // r
+      case MessageKind.Replace:
         this.forget(connection)
         connection.sink.replace()
         break
@@ -302,7 +359,7 @@ export class RedisStore implements RoomStore {
     if (seats === undefined) {
       seats = new Map()
       this.answerable.set(roomId, seats)
-      this.client.sadd(this.roomsKey(this.instanceId), roomId).catch(noop)
+      this.quietly(this.client.sadd(this.roomsKey(this.instanceId), roomId))
     }
     seats.set(peerId, connectionId)
   }
@@ -313,21 +370,21 @@ export class RedisStore implements RoomStore {
     seats.delete(peerId)
     if (seats.size > 0) return
     this.answerable.delete(roomId)
-    this.client.srem(this.roomsKey(this.instanceId), roomId).catch(noop)
+    this.quietly(this.client.srem(this.roomsKey(this.instanceId), roomId))
   }
 
-  private dropTokens (reply: Array<string | number | Buffer | null>): void {
-    if (reply[0] !== 1 || reply.length < 2) return
-    this.client.del(...reply.slice(1).map(token => this.tokenKey(String(token)))).catch(noop)
+  private dropTokens (reply: Reply): void {
+    if (reply[0] !== 'ended' || reply.length < 2) return
+    this.quietly(this.client.del(...reply.slice(1).map(token => this.tokenKey(String(token)))))
   }
 
   // --- Liveness, recovery and reclaiming the seats of dead instances ---
 
   /**
-   * Takes a fresh instance id: its channel, liveness key and room set. After Redis was lost (or
-   * this instance was presumed dead), the local connections' seats are moved to the new id and
-   * given what was queued meanwhile, and the seats left under the old id are reaped like those
-   * of any dead instance.
+   * Takes a fresh instance id: its channel, marker and room set. After Redis was lost (or this
+   * instance was presumed dead), the local connections' seats are moved to the new id and given
+   * what was queued meanwhile, and the seats left under the old id are reaped like those of any
+   * dead instance.
    */
   private async register (): Promise<void> {
     const previous = this.instanceId
@@ -335,7 +392,7 @@ export class RedisStore implements RoomStore {
     await this.subscriber.subscribe(this.channels + id)
     this.instanceId = id
     const pipeline = this.client.pipeline()
-      .set(this.liveKey(id), '1', 'PX', this.livenessMs)
+      .set(this.liveKey(id), ++this.beats)
       .sadd(this.instancesKey(), id)
     if (this.answerable.size > 0) pipeline.sadd(this.roomsKey(id), ...this.answerable.keys())
     pipelineResults(await pipeline.exec())
@@ -347,20 +404,33 @@ export class RedisStore implements RoomStore {
   }
 
   private async resync (connection: LocalConnection): Promise<void> {
-    const reply = await this.fetch(connection, 'rtcNotifyResync', connection.connectionId, this.instanceId)
-    if (reply[0] === 0) {
+    const reply = await this.fetch(connection, () => this.client.rtcNotifyResyncBuffer(
+      ...this.keys(connection.roomId), connection.peerId, connection.connectionId, this.instanceId))
+    const status = String(reply[0])
+    if (status === 'gone') {
       this.forget(connection)
       connection.sink.end()
-    } else if (reply[0] === 1) {
+    } else if (status === 'replaced') {
       this.forget(connection)
       connection.sink.replace()
     }
   }
 
+  // A connection closed: commands fail until both are back and the instance registered again.
   private lost (): void {
     if (!this.started || this.closed) return
-    if (this.up) this.log.warn({}, 'lost Redis: refusing joins until it is back')
-    this.up = false
+    if (this.available) this.log.warn({}, 'lost Redis: refusing joins until it is back')
+    this.registered = false
+  }
+
+  private answeringChanged (answering: boolean): void {
+    if (!this.started || this.closed || !this.registered) return
+    if (answering) {
+      this.judge.distrust(performance.now())
+      this.log.info({ instance: this.instanceId }, 'Redis answers again: serving again')
+    } else {
+      this.log.warn({ commandTimeoutMs: this.commandTimeoutMs }, 'Redis does not answer: refusing joins and frames until it does')
+    }
   }
 
   // Serialized: a second call while one runs makes it run once more.
@@ -374,12 +444,17 @@ export class RedisStore implements RoomStore {
       try {
         do {
           this.recoverAgain = false
-          this.up = false
+          this.registered = false
           await this.register()
         } while (this.recoverAgain)
-        this.up = true
+        if (this.closed) return
+        this.registered = true
+        // Everything sent on this connection before the registration has been answered.
+        this.health.answered()
+        this.judge.distrust(performance.now())
         this.log.info({ instance: this.instanceId }, 'Redis is back: serving again')
       } catch (err) {
+        if (this.closed) return
         this.log.warn({ err }, 'could not resume with Redis; retrying')
         this.after(recoverRetryMs, () => this.recover())
       } finally {
@@ -389,49 +464,68 @@ export class RedisStore implements RoomStore {
     await this.recovering
   }
 
-  // SET XX answers null when the key had gone: this instance was presumed dead (a stall longer
-  // than livenessMs), so its seats may have been reaped; it starts over under a new id.
-  private async refresh (): Promise<void> {
-    if (!this.up) return
-    const kept = await this.client.set(this.liveKey(this.instanceId), '1', 'PX', this.livenessMs, 'XX')
-    if (kept === null && !this.closed) {
-      this.log.warn({ instance: this.instanceId }, 'liveness key lapsed; registering again')
+  /**
+   * Bumps this instance's marker; it is also the probe that tells when Redis answers again. A
+   * slow answer means Redis stalled: what the sweeps saw meanwhile cannot condemn anyone. A
+   * missing marker means this instance was presumed dead (it was cut off, or frozen, longer than
+   * livenessMs) and its seats may have been reaped: it starts over under a new id.
+   */
+  private async heartbeat (): Promise<void> {
+    if (!this.registered || this.recovering !== undefined) return
+    const id = this.instanceId
+    const sentAt = performance.now()
+    const kept = await this.health.probe(() => this.client.set(this.liveKey(id), ++this.beats, 'XX'))
+    const now = performance.now()
+    if (now - sentAt > this.livenessMs / 4) this.judge.distrust(now)
+    if (kept === null && id === this.instanceId && !this.closed) {
+      this.log.warn({ instance: id }, 'this instance was presumed dead; registering again')
       await this.recover()
     }
   }
 
   private async sweep (): Promise<void> {
-    if (!this.up) return
+    if (!this.available) return
     const ids = (await this.client.smembers(this.instancesKey())).filter(id => id !== this.instanceId)
-    if (ids.length === 0) return
     const pipeline = this.client.pipeline()
-    for (const id of ids) pipeline.exists(this.liveKey(id))
-    const alive = pipelineResults(await pipeline.exec())
-    for (let i = 0; i < ids.length; i++) {
-      if (alive[i] === 0) await this.reapInstance(ids[i])
+    for (const id of ids) pipeline.get(this.liveKey(id))
+    const markers = ids.length === 0 ? [] : pipelineResults(await pipeline.exec()) as Array<string | null>
+    if (!this.available) return
+    for (const { id, marker } of this.judge.observe(ids, markers, performance.now())) {
+      await this.reapInstance(id, marker)
     }
   }
 
-  /** Reclaims every seat a dead instance answered for; one instance at a time does it. */
-  private async reapInstance (dead: string): Promise<void> {
+  /**
+   * Reclaims every seat a dead instance answered for; one instance at a time does it.
+   * @param judgedBy the marker it was judged dead by: nothing is reaped if it changed since
+   */
+  private async reapInstance (dead: string, judgedBy?: string | null): Promise<void> {
     const lock = `${this.liveKey(dead)}:reaper`
     if (await this.client.set(lock, this.instanceId, 'PX', reaperLockMs, 'NX') === null) return
+    // Deleting the marker first tells the instance, if it is in fact alive, at its next beat.
+    if (judgedBy !== undefined && await this.client.rtcNotifyCondemn(this.liveKey(dead), judgedBy ?? '') === 0) {
+      await this.client.del(lock)
+      return
+    }
     const rooms = await this.client.smembers(this.roomsKey(dead))
     if (rooms.length > 0) this.log.info({ instance: dead, rooms: rooms.length }, 'reclaiming the seats of a dead instance')
     await Promise.all(rooms.map(roomId => this.reapRoom(roomId, dead)))
-    pipelineResults(await this.client.pipeline().del(this.roomsKey(dead)).srem(this.instancesKey(), dead).del(lock).exec())
+    pipelineResults(await this.client.pipeline()
+      .del(this.roomsKey(dead), this.liveKey(dead), lock)
+      .srem(this.instancesKey(), dead)
+      .exec())
   }
 
   private async reapRoom (roomId: string, dead: string): Promise<void> {
     // Listed as this instance's before the script, which may make it answerable for seats.
     await this.client.sadd(this.roomsKey(this.instanceId), roomId)
-    const reply = await this.run('rtcNotifyReap', roomId, dead, this.instanceId, Date.now(), this.graceMs,
-      this.graceMs + 2 * this.livenessMs) as Array<string | number>
-    if (reply[0] === 1) {
+    const reply = await this.client.rtcNotifyReap(...this.keys(roomId), dead, this.instanceId, Date.now(), this.graceMs,
+      this.graceMs + 2 * this.livenessMs)
+    if (reply[0] === 'ended') {
       this.log.info({ room: roomId }, 'room deleted: a peer\'s instance died')
       this.dropTokens(reply)
     }
-    for (let i = 1; reply[0] === 2 && i < reply.length; i += 3) {
+    for (let i = 1; reply[0] === 'adopted' && i < reply.length; i += 3) {
       const peerId = String(reply[i])
       const connectionId = String(reply[i + 1])
       this.answer(roomId, peerId, connectionId)
@@ -441,9 +535,16 @@ export class RedisStore implements RoomStore {
     if (!this.answerable.has(roomId)) await this.client.srem(this.roomsKey(this.instanceId), roomId)
   }
 
+  // Runs `task` every `ms`, skipping a turn while the previous run is still under way.
   private every (ms: number, task: () => Promise<void>): void {
+    let running = false
     const timer = setInterval(() => {
-      task().catch(err => { if (this.up) this.log.warn({ err }, 'redis store housekeeping failed') })
+      if (running) return
+      running = true
+      task().catch((err: unknown) => {
+        this.health.failed(err)
+        if (this.available) this.log.warn({ err }, 'redis store housekeeping failed')
+      }).finally(() => { running = false })
     }, ms).unref()
     this.timers.add(timer)
   }
@@ -451,7 +552,10 @@ export class RedisStore implements RoomStore {
   private after (ms: number, task: () => Promise<unknown>): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer)
-      task().catch(err => this.log.warn({ err }, 'redis store housekeeping failed'))
+      task().catch((err: unknown) => {
+        this.health.failed(err)
+        this.log.warn({ err }, 'redis store housekeeping failed')
+      })
     }, Math.max(0, ms)).unref()
     this.timers.add(timer)
   }
@@ -472,4 +576,10 @@ export function redisStore (options: RedisStoreOptions): RedisStore {
 // Lua reads numbers from strings; "Infinity" is not one.
 function finite (n: number): number {
   return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER
+}
+
+function positive (name: string, value: number | undefined, byDefault: number): number {
+  if (value === undefined) return byDefault
+  if (!(Number.isFinite(value) && value > 0)) throw new InvalidOptionError(name, 'expected a number above 0')
+  return value
 }

@@ -93,9 +93,15 @@ export type ClaimResult =
 export interface RoomStore {
   /** Connects the store; called once by the room manager before any other call. */
   start (context: StoreContext): Promise<void>
-  /** Disconnects; seats held by this process are not released (the manager leaves first). */
+  /**
+   * Disconnects; seats held by this process are not released (the manager leaves first).
+   * Finishes within a few seconds whatever the backend does: shutdown waits for it.
+   */
   close (): Promise<void>
-  /** Whether the store can take joins right now. */
+  /**
+   * Whether the store can take joins right now: false while its backend is unreachable or does
+   * not answer in time. Read at every handshake and by /health, so it is cheap.
+   */
   readonly available: boolean
 
   /**
@@ -118,7 +124,8 @@ export interface RoomStore {
   attach (roomId: string, peerId: string, connectionId: string, sink: PeerSink): Promise<void>
   /**
    * Hands a frame from `fromPeerId` to the other peer of the room, or queues it.
-   * May answer synchronously (an in-process store does), so the hot path stays cheap.
+   * May answer synchronously (an in-process store does), so the hot path stays cheap. A store
+   * whose backend does not answer rejects at once, without holding the frame.
    */
   relay (roomId: string, fromPeerId: string, frame: Frame): RelayOutcome | Promise<RelayOutcome>
   /** Drops messages `fromPeerId` queued that are older than `limits.maxAgeMs` at `now`. */

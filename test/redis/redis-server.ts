@@ -38,10 +38,27 @@ export class RedisServer {
     await exited
   }
 
+  /**
+   * Freezes the server (SIGSTOP): its connections stay open and nothing is answered, as with
+   * a hung Redis. Resumed when the test ends, so that it can be stopped.
+   */
+  pause (): void {
+    this.signal('SIGSTOP')
+  }
+
+  /** Lets a paused server run again (SIGCONT), with its data. */
+  resume (): void {
+    this.signal('SIGCONT')
+  }
+
   /** Starts the server again on the same port, empty. */
   async restart (): Promise<void> {
     await this.stop()
     await this.run()
+  }
+
+  private signal (signal: NodeJS.Signals): void {
+    if (this.child === undefined || !this.child.kill(signal)) throw new Error(`redis-server is not running (${signal})`)
   }
 
   private async run (): Promise<void> {

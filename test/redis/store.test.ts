@@ -87,25 +87,40 @@ t.test('many calls come and go, some with sessions: nothing is left in Redis', a
   t.same(await leftOver(), [], 'no room, queue, token or instance room set left')
 })
 
-t.test('redisStore({ client }) works through the given client and leaves it open', async t => {
+t.test('redisStore({ client }) takes the client\'s settings and leaves the client untouched', async t => {
   const client = new Redis(redis.url)
   t.teardown(() => client.quit())
-  const store = redisStore({ client })
-  await store.start(testContext())
-  t.equal(await store.reserve(room(), 'p'), 'created')
-  await store.close()
+  const events = ['close', 'ready', 'error', 'end', 'reconnecting'] as const
+  const listeners = (): number[] => events.map(event => client.listenerCount(event))
+  const before = listeners()
+  // Two stores from one client, as two plugin registrations would make.
+  const stores = [redisStore({ client }), redisStore({ client })]
+  for (const store of stores) await store.start(testContext())
+  const r = room()
+  t.equal(await stores[0].reserve(r, 'p1'), 'created')
+  t.equal(await stores[1].reserve(r, 'p2'), 'joined', 'both stores work')
+  t.same(listeners(), before, 'no listener added to the caller\'s client')
+  t.notOk('rtcNotifyReserve' in client, 'no command defined on the caller\'s client')
+  for (const store of stores) await store.close()
+  t.same(listeners(), before)
   t.equal(await client.ping(), 'PONG', 'the caller\'s client is still usable')
 })
 
-t.test('redisStore needs exactly one of url and client, and a prefix without braces', async t => {
-  t.throws(() => redisStore({}), /exactly one of `url` and `client`/)
-  t.throws(() => redisStore({ url: redis.url, client: admin }), /exactly one/)
-  t.throws(() => redisStore({ url: redis.url, prefix: 'a{b}:' }), /braces/)
+t.test('redisStore needs exactly one of url and client, a prefix without braces, and sane numbers', async t => {
+  const invalid = (message: RegExp): { code: string, message: RegExp } => ({ code: 'FST_RTC_NOTIFY_INVALID_OPTION', message })
+  t.throws(() => redisStore({}), invalid(/exactly one of `url` and `client`/))
+  t.throws(() => redisStore({ url: redis.url, client: admin }), invalid(/exactly one/))
+  t.throws(() => redisStore({ url: redis.url, prefix: 'a{b}:' }), invalid(/"prefix": may not contain braces/))
+  t.throws(() => redisStore({ url: redis.url, commandTimeoutMs: 0 }), invalid(/"commandTimeoutMs": expected a number above 0/))
+  t.throws(() => redisStore({ url: redis.url, maxInFlightBytes: -1 }), invalid(/"maxInFlightBytes"/))
 })
 
 t.test('start fails with a clear error when Redis is unreachable', async t => {
   const store = redisStore({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 })
-  await t.rejects(store.start(testContext()), /cannot use Redis: not reachable within 300 ms/)
+  await t.rejects(store.start(testContext()), {
+    code: 'FST_RTC_NOTIFY_REDIS_UNREACHABLE',
+    message: /cannot use Redis: not reachable within 300 ms/
+  })
 })
 
 /**
