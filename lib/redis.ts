@@ -5,3 +5,4 @@
  * store never load it.
  */
 export { RedisStore, redisStore, type RedisStoreOptions } from './stores/redis.js'
+export * as redisErrors from './stores/redis-errors.js'

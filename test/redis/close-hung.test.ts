@@ -2,7 +2,8 @@
 // 1001 and close resolves well before avvio's 10 s timeout.
 import Fastify from 'fastify'
 import t from 'tap'
-import { notify, redisStore } from '../../lib/index.js'
+import { notify } from '../../lib/index.js'
+import { redisStore } from '../../lib/redis.js'
 import { join } from '../helpers/client.js'
 import { closedWithin } from './instances.js'
 import { RedisServer } from './redis-server.js'

@@ -2,7 +2,8 @@
 // out, the store says it is unavailable and refuses frames at once, the bytes in flight are
 // capped, close() does not wait on Redis, and it all comes back by itself.
 import t, { type Test } from 'tap'
-import { redisStore, type RedisStore, type RedisStoreOptions, type StoreContext } from '../../lib/index.js'
+import type { StoreContext } from '../../lib/index.js'
+import { redisStore, type RedisStore, type RedisStoreOptions } from '../../lib/redis.js'
 import { until } from '../helpers/client.js'
 import { RecordingSink, testContext } from '../stores/conformance.js'
 import { RedisServer } from './redis-server.js'
