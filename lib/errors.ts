@@ -36,3 +36,9 @@ export const ShuttingDownError = createError('FST_RTC_NOTIFY_SHUTTING_DOWN', 'se
 
 /** The handshake request is malformed (two Host headers, a target that is not a path, a bad query). */
 export const BadRequestError = createError<[string]>('FST_RTC_NOTIFY_BAD_REQUEST', 'bad request: %s', 400)
+
+/** `authorize` returned an identity that is not JSON-serializable, or larger than 4 KiB. */
+export const BadIdentityError = createError<[string]>('FST_RTC_NOTIFY_BAD_IDENTITY', 'authorize returned a bad identity: %s', 500)
+
+/** A `roomSize` function returned something other than a whole number from 2 to 12. */
+export const BadRoomSizeError = createError<[string]>('FST_RTC_NOTIFY_BAD_ROOM_SIZE', 'roomSize returned %s: expected a whole number from 2 to 12', 500)

@@ -1,6 +1,6 @@
 import type { Peer } from './peer.js'
 import {
-  Failure, failedReply, readFrame, relayedFrame, type FailureReason, type GetRequest, type InboundFrame
+  Failure, failedReply, readFrame, recipientOf, relayedFrame, type FailureReason, type GetRequest, type InboundFrame
 } from './protocol.js'
 import type { Frame } from './stores/store.js'
 import { CloseCode } from './wire.js'
@@ -21,6 +21,9 @@ export interface ManagerMetrics {
   frameRejected (reason: FailureReason): void
 }
 
+/** Told of every frame answered `failed`, with the peer that sent it. */
+export type RefusalListener = (peer: Peer, reason: FailureReason) => void
+
 /** What the frame handler needs. */
 export interface FrameHandlerOptions {
   /** Bytes in one frame the server relays; a larger frame is answered `failed`. */
@@ -31,8 +34,10 @@ export interface FrameHandlerOptions {
   maxBacklog: number
   log: ManagerLog
   metrics: ManagerMetrics | undefined
-  /** Hands a valid NOTIFY on, as the bytes to send. */
-  relay (peer: Peer, frame: Frame): void
+  /** Told of each refusal (the `message:refused` event), when anyone listens. */
+  refused?: RefusalListener
+  /** Hands a valid NOTIFY on, as the bytes to send, to one peer (`to`) or every other one. */
+  relay (peer: Peer, frame: Frame, to: string | undefined, bytes: number): void
   /** Answers a valid GET. */
   answer (peer: Peer, request: GetRequest): void
 }
@@ -73,8 +78,11 @@ export class FrameHandler {
     if (inbound.kind === 'refused') return this.reject(peer, inbound.failure, inbound)
     if (this.logFrames) o.log.debug({ room: peer.roomId, kind: inbound.kind, bytes: data.length }, 'frame')
     if (inbound.kind === 'get') return o.answer(peer, inbound)
-    const frame = relayedFrame(data, inbound)
-    if (typeof frame === 'string' || Buffer.isBuffer(frame)) o.relay(peer, frame)
+    // In a group room a NOTIFY says who sent it, and may name whom it is for.
+    const to = peer.inGroup ? recipientOf(inbound.frame) : undefined
+    if (typeof to === 'object') return this.reject(peer, to, inbound)
+    const frame = relayedFrame(data, inbound, peer.inGroup ? peer.peerId : undefined)
+    if (typeof frame === 'string' || Buffer.isBuffer(frame)) o.relay(peer, frame, to, data.length)
     else this.reject(peer, frame, inbound)
   }
 
@@ -91,6 +99,7 @@ export class FrameHandler {
    */
   reject (peer: Peer, failure: FailureReason, about?: InboundFrame): void {
     this.options.metrics?.frameRejected(failure)
+    this.options.refused?.(peer, failure)
     peer.send(failedReply(failure, about))
   }
 

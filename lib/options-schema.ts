@@ -7,6 +7,7 @@ import { TypeCompiler, type ValueError } from '@sinclair/typebox/compiler'
 import { ValueErrorType } from '@sinclair/typebox/errors'
 import type { ServableRegistry } from './metrics.js'
 import type { RoomStore } from './stores/store.js'
+import { maxRoomSize } from './wire.js'
 
 const Url = Type.String({ minLength: 1 })
 const Urls = Type.Union([Url, Type.Array(Url, { minItems: 1 })])
@@ -36,7 +37,8 @@ function instanceWith<T> (kind: string, methods: readonly string[]): TSchema {
   return Type.Unsafe<T>({ [Kind]: kind, methods })
 }
 /** The methods a RoomStore must have. */
-export const storeMethods = ['start', 'close', 'reserve', 'release', 'attach', 'relay', 'expire', 'leave', 'openSession', 'suspend', 'claim'] as const
+export const storeMethods = ['start', 'close', 'reserve', 'release', 'attach', 'relay', 'expire', 'leave', 'openSession', 'suspend', 'claim',
+  'kick', 'closeRoom', 'send', 'room', 'rooms'] as const
 const StoreSchema = instanceWith<RoomStore>('RtcNotifyRoomStore', storeMethods)
 const RegistrySchema = instanceWith<ServableRegistry>('RtcNotifyPromRegistry', ['metrics', 'registerMetric', 'getSingleMetric'])
 
@@ -74,7 +76,9 @@ export const NotifyOptionsSchema = Type.Object({
   store: Type.Optional(StoreSchema),
   metrics: Type.Optional(Type.Union([Type.Boolean(), MetricsSchema])),
   health: Type.Optional(Type.Boolean()),
-  serveClient: Type.Optional(Type.Boolean())
+  serveClient: Type.Optional(Type.Boolean()),
+  roomSize: Type.Optional(Type.Union([Type.Integer({ minimum: 2, maximum: maxRoomSize }), AnyFunction])),
+  shareIdentity: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 export type CheckedOptions = Static<typeof NotifyOptionsSchema>
 

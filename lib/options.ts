@@ -32,10 +32,16 @@ export type IceServersOption =
 
 /**
  * Decides whether a handshake may join a room, before the upgrade and before a seat is taken:
- * true lets it in; false (or a thrown error) refuses it with 403, or with the error's
- * `statusCode` (401, say).
+ * `true` lets it in; an object lets it in as that identity (e.g. `{ userId: 'u42' }`: kept with
+ * the seat, in every event and listing about the peer, JSON-serializable, at most 4 KiB of
+ * JSON; a resume must be authorized as the same identity); `false` (or a thrown error) refuses
+ * it with 403, or with the error's `statusCode` (401, say).
  */
-export type AuthorizeHook = (request: HandshakeRequest, roomId: string) => boolean | Promise<boolean>
+export type AuthorizeHook = (request: HandshakeRequest, roomId: string) =>
+  boolean | Record<string, unknown> | Promise<boolean | Record<string, unknown>>
+
+/** The size of a room at its creation: a number, or a function of the handshake that creates it. */
+export type RoomSizeOption = number | ((request: HandshakeRequest, roomId: string) => number | Promise<number>)
 
 /** Options of `fastify.register(notify, options)`. Durations are in seconds. */
 export interface NotifyOptions {
@@ -88,6 +94,15 @@ export interface NotifyOptions {
   resumeGrace?: number
   /** Runs in the handshake, after the allow-lists, before the upgrade and before a seat is taken. Default: none. */
   authorize?: AuthorizeHook
+  /**
+   * Seats in a room: 2 (the original protocol: a call ends when either peer leaves), or up to
+   * 12 for a mesh group call (peers are told of each other, NOTIFY may name its recipient, the
+   * room ends with its last peer). A function chooses per room, when the first handshake
+   * creates it. Default 2.
+   */
+  roomSize?: RoomSizeOption
+  /** Whether peers are told the identities of the other peers of their room (PRESENCE, ROOM frames). Default `false`. */
+  shareIdentity?: boolean
   /** Where rooms live: the in-process `memoryStore()` (default), or `redisStore()` from `fastify-rtc-notify/redis`. */
   store?: RoomStore
   /**
@@ -133,7 +148,9 @@ export const defaults = {
   resumeGrace: 30,
   metrics: false,
   health: false,
-  serveClient: false
+  serveClient: false,
+  roomSize: 2,
+  shareIdentity: false
 } satisfies Partial<ResolvedOptions>
 
 // The hard frame limit is at least the relay limit, and by default well above it: a frame a

@@ -1,8 +1,9 @@
 import WebSocket from 'ws'
-import { presenceFrame } from './protocol.js'
+import { identityOf } from './events.js'
+import { presenceFrame, roomFrame } from './protocol.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { SourceBudget } from './source-limits.js'
-import type { Frame, PeerSink } from './stores/store.js'
+import type { Dismissal, Frame, PeerSink, SeatInfo } from './stores/store.js'
 import { CloseCode, type PresenceState } from './wire.js'
 
 // ws sends a Buffer as a binary frame unless told otherwise; relayed NOTIFY bytes are text.
@@ -13,7 +14,7 @@ const kPeer = Symbol('rtc-notify.peer')
 type TaggedSocket = WebSocket & { [kPeer]?: Peer }
 
 /** Why a connection is going away, once it is; the manager reads it at close. */
-export type Ending = 'partner_left' | 'replaced' | 'shutdown' | 'refused'
+export type Ending = 'partner_left' | 'replaced' | 'shutdown' | 'refused' | 'heartbeat' | Dismissal
 
 /** What limits a peer's connection. */
 export interface PeerLimits {
@@ -23,6 +24,17 @@ export interface PeerLimits {
   source: SourceBudget | undefined
   /** Bytes that may wait to be sent to this connection before it is closed as too slow. */
   maxBufferedBytes: number
+}
+
+/** Who a connection is, in its room. */
+export interface PeerSeat {
+  roomId: string
+  /** The seat's id, stable across resumes. */
+  peerId: string
+  /** This connection's id, new at every resume. */
+  connectionId: string
+  /** The identity `authorize` returned, as JSON text. */
+  identity: string | undefined
 }
 
 /**
@@ -41,24 +53,46 @@ export class Peer implements PeerSink {
   answering: Promise<void> | undefined = undefined
   /** Pending expiry check of frames this peer queued for an absent partner. */
   expiryTimer: NodeJS.Timeout | undefined = undefined
+  /** Seats in the room (from the store, once bound): 2 for the original protocol. */
+  roomSize = 2
+  /** When the connection was bound to its seat (ms since epoch). */
+  readonly since = Date.now()
+  readonly roomId: string
+  readonly peerId: string
+  readonly connectionId: string
+  readonly identity: string | undefined
 
   /**
    * @param socket the WebSocket
-   * @param roomId the room it is in
-   * @param peerId the seat's id, stable across resumes
-   * @param connectionId this connection's id, new at every resume
+   * @param seat who it is
    * @param limits what limits it
+   * @param shareIdentity whether other peers' identities are passed on to it
    * @param handshake what the glue kept of the handshake for later answers (or undefined)
    */
   constructor (
     readonly socket: WebSocket,
-    readonly roomId: string,
-    readonly peerId: string,
-    readonly connectionId: string,
+    seat: PeerSeat,
     readonly limits: PeerLimits,
+    private readonly shareIdentity: boolean,
     readonly handshake: unknown
   ) {
     (socket as TaggedSocket)[kPeer] = this
+    this.roomId = seat.roomId
+    this.peerId = seat.peerId
+    this.connectionId = seat.connectionId
+    this.identity = seat.identity
+  }
+
+  private parsedIdentity: unknown
+  /** The identity, parsed (once) for the app's events. */
+  get identityValue (): unknown {
+    if (this.parsedIdentity === undefined && this.identity !== undefined) this.parsedIdentity = identityOf(this.identity)
+    return this.parsedIdentity
+  }
+
+  /** Whether the room is a group room (more than two seats), where peers are told of each other. */
+  get inGroup (): boolean {
+    return this.roomSize > 2
   }
 
   /** The peer a socket was bound to. */
@@ -89,12 +123,23 @@ export class Peer implements PeerSink {
     this.close(CloseCode.CallEnded, 'the other peer left', 'partner_left')
   }
 
-  presence (state: PresenceState): void {
-    if (this.token !== undefined) this.send(presenceFrame(state))
+  welcome (size: number, others: SeatInfo[]): void {
+    this.roomSize = size
+    if (this.inGroup) this.send(roomFrame(this.peerId, size, others, this.shareIdentity))
+  }
+
+  // In a two-party room only a peer holding a session is told (the original protocol has no
+  // such frame); in a group room every peer is.
+  presence (state: PresenceState, peer: SeatInfo): void {
+    if (this.inGroup || this.token !== undefined) this.send(presenceFrame(state, peer, this.shareIdentity))
   }
 
   replace (): void {
     this.close(CloseCode.Replaced, 'replaced', 'replaced')
+  }
+
+  dismiss (why: Dismissal, reason: string): void {
+    this.close(why === 'kicked' ? CloseCode.Kicked : CloseCode.RoomClosed, reason, why)
   }
 
   // What a peer does not read waits in this process's memory: past the limit the peer goes,

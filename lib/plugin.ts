@@ -4,7 +4,9 @@ import type WebSocket from 'ws'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, LogLevel } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBrowserModules } from './browser-modules.js'
-import { UnauthorizedError } from './errors.js'
+import { BadRoomSizeError, UnauthorizedError } from './errors.js'
+import { identityText } from './identity.js'
+import { NotifyApi } from './notify-api.js'
 import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
 import { metricsRegistry, NotifyCounters } from './metrics.js'
@@ -13,15 +15,10 @@ import { PendingSeats } from './pending-seats.js'
 import { RoomManager } from './room-manager.js'
 import { MemoryStore } from './stores/memory.js'
 import { arrangeUpgrades } from './upgrades.js'
-import { CloseCode } from './wire.js'
+import { CloseCode, maxRoomSize } from './wire.js'
 
-/** What `fastify.notify` offers the app. */
-export interface NotifyDecorator {
-  /** Rooms and peers with a seat in this process. */
-  stats (): { rooms: number, peers: number }
-  /** Whether the server can take joins now (its store is reachable and it is not closing). */
-  available (): boolean
-}
+/** What `fastify.notify` offers the app: its calls' events, listings and controls. */
+export type NotifyDecorator = NotifyApi
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -49,9 +46,13 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   const counters = metrics === undefined ? undefined : new NotifyCounters()
   // prom-client is an optional peer dependency: loaded only when metrics are on.
   const metricsTarget = metrics === undefined ? undefined : await metricsRegistry(metrics.registry)
-  const manager = new RoomManager({
+  const api: NotifyApi = new NotifyApi((err, event) => log.error({ err, event }, 'a listener of fastify.notify failed'),
+    () => manager, () => available())
+  const manager: RoomManager = new RoomManager({
     store,
     log,
+    events: api,
+    shareIdentity: options.shareIdentity,
     maxPayload: options.maxPayload,
     hardMaxPayload: options.hardMaxPayload,
     queueMaxMessages: options.queueMaxMessages,
@@ -99,26 +100,36 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
       query: request.query
     })
     if (refusal !== undefined) throw refusal
-    if (options.authorize !== undefined) await authorize(request, roomId)
+    const identity = options.authorize === undefined ? undefined : await authorize(request, roomId)
     const token = request.query.resume
     // An in-process handshake (injectWS) has no address.
     const source = request.ip ?? 'in-process'
     const seat = token === undefined
-      ? await manager.reserve(roomId, source)
-      : await manager.claim(roomId, token, source)
+      ? await manager.reserve(roomId, source, identity, await roomSize(request, roomId))
+      : await manager.claim(roomId, token, source, identity)
     pending.hold(request.raw, seat)
   }
 
-  async function authorize (request: CallRequest, roomId: string): Promise<void> {
-    let allowed: boolean
+  // @returns the identity as JSON text, or undefined for `true`
+  async function authorize (request: CallRequest, roomId: string): Promise<string | undefined> {
+    let answer
     try {
-      allowed = await options.authorize!(request, roomId)
+      answer = await options.authorize!(request, roomId)
     } catch (err) {
       if (typeof (err as { statusCode?: unknown }).statusCode === 'number') throw err
       request.log.info({ err }, 'authorize hook threw')
       throw new UnauthorizedError()
     }
-    if (allowed !== true) throw new UnauthorizedError()
+    if (answer !== true && (typeof answer !== 'object' || answer === null || Array.isArray(answer))) throw new UnauthorizedError()
+    return identityText(answer)
+  }
+
+  async function roomSize (request: CallRequest, roomId: string): Promise<number> {
+    const chosen = options.roomSize
+    if (typeof chosen === 'number') return chosen
+    const size = await chosen(request, roomId)
+    if (!Number.isInteger(size) || size < 2 || size > maxRoomSize) throw new BadRoomSizeError(String(size))
+    return size
   }
 
   // A refused handshake is an expected event: one line at info (its code and why), never a
@@ -127,6 +138,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     const statusCode = error.statusCode ?? 500
     counters?.handshakeRejected(statusCode)
     const room = (request.params as Partial<CallParams>)['*']
+    api.fire('handshake:refused', { roomId: room, statusCode, code: error.code, at: Date.now() })
     if (statusCode >= 500 && error.code?.startsWith('FST_RTC_NOTIFY_') !== true) {
       request.log.error({ err: error, room }, 'handshake failed')
     } else {
@@ -179,7 +191,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
   }, { prefix, logLevel: rawOptions.logLevel })
 
   const available = (): boolean => !closing && store.available
-  fastify.decorate('notify', { stats: () => manager.stats(), available } satisfies NotifyDecorator)
+  fastify.decorate('notify', api)
 }
 
 function countHostHeaders (rawHeaders: readonly string[]): number {

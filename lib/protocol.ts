@@ -5,7 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { memberSource } from './json-source.js'
-import type { Frame } from './stores/store.js'
+import type { Frame, SeatInfo } from './stores/store.js'
 import { Method, Resource, type PresenceState, type ResourceName } from './wire.js'
 
 /** A named reason for refusing a frame: `code` labels logs and metrics, `message` is what the client reads. */
@@ -26,6 +26,7 @@ export const Failure = {
   UnknownResource: { code: 'unknown_resource', message: 'unknown resource' },
   TooLarge: { code: 'too_large', message: 'frame is larger than the server relays' },
   Unrelayable: { code: 'unrelayable', message: 'frame is too deeply nested to relay' },
+  UnknownPeer: { code: 'unknown_peer', message: 'no such peer in the room' },
   QueueFull: { code: 'queue_full', message: 'queue full' },
   QueueExpired: { code: 'queue_expired', message: 'queued messages expired before the other peer joined' },
   RateLimited: { code: 'rate_limited', message: 'rate limited' },
@@ -98,32 +99,53 @@ function own (o: object, key: string): boolean {
 }
 
 // Members only the server's own frames carry: a NOTIFY is never relayed with them, so no peer
-// can make its frame read as an answer from the server to a client that looks at them first.
-const serverMembers = new Set(['code', 'result', 'reason'])
+// can make its frame read as an answer from the server to a client that looks at them first;
+// in a group room, nor with a `from` of its own making.
+const answerMembers = new Set(['code', 'result', 'reason'])
+const groupMembers = new Set([...answerMembers, 'from'])
 
 /**
  * What to send on for a valid NOTIFY: its own bytes, unless a parser could read them otherwise
  * than this server did (a member written twice, as `{"method":"PRESENCE",...,"method":"NOTIFY"}`
  * is, or spelt with escapes) or they carry a member of the server's own frames; then the frame
- * is written anew (once, whatever the number of recipients).
+ * is written anew. Either way it is made once, whatever the number of recipients. In a group
+ * room it says who sent it: `"from"` goes first, the sender's own `from` (if any) is dropped.
  * @param bytes the frame as received
  * @param inbound what readFrame made of it
+ * @param from the sender's peer id, in a group room
  * @returns the frame to relay, or the reason it cannot be
  */
-export function relayedFrame (bytes: Buffer, inbound: InboundFrame & { kind: 'notify' }): Frame | FailureReason {
+export function relayedFrame (bytes: Buffer, inbound: InboundFrame & { kind: 'notify' }, from?: string): Frame | FailureReason {
   const frame = inbound.frame
+  const serverOwn = from === undefined ? answerMembers : groupMembers
   let foreign = false
-  for (const key in frame) if (serverMembers.has(key)) foreign = true
-  if (!foreign && unambiguous(bytes)) return bytes
+  for (const key in frame) if (serverOwn.has(key)) foreign = true
+  if (!foreign && unambiguous(bytes) && (from === undefined || bytes.indexOf('"from"') === -1)) {
+    return from === undefined ? bytes : withFrom(bytes, from)
+  }
   // Without a prototype, a member named __proto__ is a member like any other.
   const copy: Record<string, unknown> = Object.create(null)
-  for (const key in frame) if (!serverMembers.has(key)) copy[key] = frame[key as keyof NotifyFrame]
+  if (from !== undefined) copy.from = from
+  for (const key in frame) if (!serverOwn.has(key)) copy[key] = frame[key as keyof NotifyFrame]
   try {
     return JSON.stringify(copy)
   } catch {
     // JSON.stringify recurses: a frame nested tens of thousands deep parsed, but cannot be written.
     return Failure.Unrelayable
   }
+}
+
+// `{"from":"<id>",` then the frame after its opening brace: one copy of the bytes.
+function withFrom (bytes: Buffer, from: string): Buffer {
+  const open = bytes.indexOf(0x7b)
+  return Buffer.concat([Buffer.from(`{"from":${JSON.stringify(from)},`), bytes.subarray(open + 1)])
+}
+
+/** Whom a NOTIFY in a group room is for: a peer id, everyone (undefined), or a refusal. */
+export function recipientOf (frame: NotifyFrame): string | undefined | FailureReason {
+  const to = (frame as { to?: unknown }).to
+  if (to === undefined) return undefined
+  return typeof to === 'string' ? to : Failure.UnknownPeer
 }
 
 // Every parser reads the same members from the text when no member name it depends on appears
@@ -159,7 +181,28 @@ export function failedReply (failure: FailureReason, about?: InboundFrame): stri
   return msgId === undefined ? `${head}}` : `${head},"msg_id":${msgId}}`
 }
 
-/** A PRESENCE frame telling a session peer what its partner is doing. */
-export function presenceFrame (state: PresenceState): string {
-  return `{"method":"${Method.Presence}","data":{"state":"${state}"}}`
+/**
+ * A PRESENCE frame telling a peer what another peer of its room is doing.
+ * @param withIdentity whether the peer's identity goes with it (the `shareIdentity` option)
+ */
+export function presenceFrame (state: PresenceState, peer: SeatInfo, withIdentity: boolean): string {
+  return `{"method":"${Method.Presence}","data":{"state":"${state}",${peerMembers(peer, withIdentity)}}}`
+}
+
+/** The ROOM frame a peer of a group room gets when it joins: who it is, and who is there. */
+export function roomFrame (peerId: string, size: number, others: SeatInfo[], withIdentity: boolean): string {
+  const peers = others.map(other => `{${peerMembers(other, withIdentity)}}`).join(',')
+  return `{"method":"${Method.Room}","data":{"peer":${JSON.stringify(peerId)},"size":${size},"peers":[${peers}]}}`
+}
+
+/** An APP frame: a message from the app on the server. @throws when `data` is not JSON-serializable */
+export function appFrame (data: unknown): string {
+  const text = JSON.stringify(data === undefined ? null : data)
+  return `{"method":"${Method.App}","data":${text}}`
+}
+
+// The identity is JSON text already (checked when authorize returned it).
+function peerMembers (peer: SeatInfo, withIdentity: boolean): string {
+  const id = `"peer":${JSON.stringify(peer.peerId)}`
+  return withIdentity && peer.identity !== undefined ? `${id},"identity":${peer.identity}` : id
 }

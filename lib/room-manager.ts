@@ -1,16 +1,17 @@
 import type WebSocket from 'ws'
 import {
-  BadResumeTokenError, RoomFullError, ShuttingDownError, StoreUnavailableError
+  BadResumeTokenError, RoomFullError, ShuttingDownError, StoreUnavailableError, UnauthorizedError
 } from './errors.js'
+import { identityOf, type NotifyEvents, type PeerLeftReason, type RoomEndedReason } from './events.js'
 import { FrameHandler, type ManagerLog, type ManagerMetrics } from './frame-handler.js'
 import { Heartbeat } from './heartbeat.js'
 import { Peer } from './peer.js'
-import { Failure, successReply, type GetRequest } from './protocol.js'
+import { Failure, appFrame, successReply, type GetRequest } from './protocol.js'
 import { randomId } from './random-id.js'
 import { RateLimiter } from './rate-limiter.js'
 import { SeatLedger } from './seat-ledger.js'
 import { SourceLimits } from './source-limits.js'
-import type { RelayOutcome, RoomStore } from './stores/store.js'
+import type { RelayOutcome, RoomEnd, RoomListing, RoomStore, SeatInfo } from './stores/store.js'
 import { CloseCode, Resource } from './wire.js'
 
 export type { ManagerLog, ManagerMetrics } from './frame-handler.js'
@@ -26,6 +27,7 @@ export interface IceServerEntry {
 export interface RoomManagerOptions {
   store: RoomStore
   log: ManagerLog
+  events: NotifyEvents
   /** Bytes in one frame the server relays; larger frames are answered `failed`. */
   maxPayload: number
   /** Bytes in one frame at which the connection is closed (1009). */
@@ -49,6 +51,8 @@ export interface RoomManagerOptions {
   maxPeers?: number
   /** 0 turns sessions (resume) off. */
   graceMs: number
+  /** Whether peers are told each other's identities (PRESENCE, ROOM). */
+  shareIdentity: boolean
   /** The ICE servers to hand a peer that asks for its RTCPeerConnection configuration. */
   iceServers: (peer: Peer) => IceServerEntry[] | Promise<IceServerEntry[]>
   metrics?: ManagerMetrics
@@ -58,6 +62,8 @@ export interface RoomManagerOptions {
 export interface Seat {
   readonly roomId: string
   readonly peerId: string
+  /** The identity `authorize` returned, as JSON text. */
+  readonly identity: string | undefined
   /** Taken back with a resume token rather than newly reserved. */
   readonly resumed: boolean
   /** The session's token, when resumed (a fresh one: a token is good for one resume). */
@@ -72,12 +78,13 @@ export interface Seat {
 const closeTimeoutMs = 2000
 
 /**
- * The rules of a call: who may take a seat, what a connection's life is, what a leave does.
- * It knows WebSockets and a RoomStore, and nothing of Fastify.
+ * The rules of a call: who may take a seat, what a connection's life is, what a leave does,
+ * and what the app may do to a room. It knows WebSockets and a RoomStore, and nothing of Fastify.
  */
 export class RoomManager {
   private readonly store: RoomStore
   private readonly log: ManagerLog
+  private readonly events: NotifyEvents
   private readonly peers = new Set<Peer>()
   private readonly ledger: SeatLedger
   private readonly sources: SourceLimits
@@ -95,6 +102,7 @@ export class RoomManager {
   constructor (private readonly options: RoomManagerOptions) {
     this.store = options.store
     this.log = options.log
+    this.events = options.events
     this.ledger = new SeatLedger(options)
     this.sources = new SourceLimits(options.sourceMessageRate, options.sourceByteRate)
     this.frames = new FrameHandler({
@@ -103,15 +111,21 @@ export class RoomManager {
       maxBacklog: options.messageBurst,
       log: options.log,
       metrics: options.metrics,
-      relay: (peer, frame) => {
-        const outcome = this.store.relay(peer.roomId, peer.peerId, frame)
-        if (typeof outcome === 'string') this.relayed(peer, outcome)
-        else outcome.then(o => this.relayed(peer, o), err => this.frames.failed(peer, err))
+      refused: (peer, failure) => {
+        if (this.events.listenerCount('message:refused') > 0) {
+          this.events.fire('message:refused', { ...this.about(peer), code: failure.code })
+        }
+      },
+      relay: (peer, frame, to, bytes) => {
+        const outcome = this.store.relay(peer.roomId, peer.peerId, frame, to)
+        if (typeof outcome === 'string') this.relayed(peer, outcome, bytes)
+        else outcome.then(o => this.relayed(peer, o, bytes), err => this.frames.failed(peer, err))
       },
       answer: (peer, request) => this.answerInOrder(peer, request)
     })
     this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, this.peers, peer => {
       this.log.info({ room: peer.roomId }, 'peer missed a heartbeat; terminating')
+      peer.ending ??= 'heartbeat'
     })
     const manager = this
     this.onMessage = function (data, isBinary) { manager.frames.receive(Peer.of(this), data as Buffer, isBinary) }
@@ -136,7 +150,8 @@ export class RoomManager {
         maxAgeMs: o.queueMaxAgeMs === 0 ? Infinity : o.queueMaxAgeMs
       },
       graceMs: o.graceMs,
-      log: this.log
+      log: this.log,
+      roomEnded: (roomId, end, reason) => this.ended(roomId, end, reason, reason === 'grace-expired' ? 'grace-expired' : 'call-ended')
     })
     this.heartbeat.start()
   }
@@ -149,14 +164,16 @@ export class RoomManager {
   /**
    * Takes a seat in a room for a handshake, before the upgrade.
    * @param source the client's address
+   * @param identity what `authorize` returned, as JSON text
+   * @param size the room's size, should this seat create it
    * @throws RoomFullError, CapacityError, StoreUnavailableError or ShuttingDownError
    */
-  async reserve (roomId: string, source: string): Promise<Seat> {
+  async reserve (roomId: string, source: string, identity: string | undefined, size: number): Promise<Seat> {
     this.takeSeat(roomId)
-    const seat: Seat = { roomId, peerId: randomId(12), resumed: false, source, settled: false }
+    const seat: Seat = { roomId, peerId: randomId(12), identity, resumed: false, source, settled: false }
     let result
     try {
-      result = await this.store.reserve(roomId, seat.peerId)
+      result = await this.store.reserve(roomId, { peerId: seat.peerId, identity }, size)
     } catch (err) {
       this.ledger.give(roomId)
       this.log.error({ err, room: roomId }, 'room store failed to take a seat')
@@ -166,7 +183,10 @@ export class RoomManager {
       this.ledger.give(roomId)
       throw new RoomFullError()
     }
-    if (result === 'created') this.log.info({ room: roomId }, 'room created')
+    if (result === 'created') {
+      this.log.info({ room: roomId }, 'room created')
+      this.events.fire('room:created', { roomId, at: Date.now() })
+    }
     return seat
   }
 
@@ -174,14 +194,15 @@ export class RoomManager {
    * Takes back the seat a resume token names, before the upgrade. The token is used up: the
    * session goes on under a fresh one, which the peer's next `GET /session` answers.
    * @param source the client's address
-   * @throws BadResumeTokenError, CapacityError, StoreUnavailableError or ShuttingDownError
+   * @param identity what `authorize` returned this time: it must be the seat's
+   * @throws BadResumeTokenError, UnauthorizedError, CapacityError, StoreUnavailableError or ShuttingDownError
    */
-  async claim (roomId: string, token: string, source: string): Promise<Seat> {
+  async claim (roomId: string, token: string, source: string, identity: string | undefined): Promise<Seat> {
     this.takeSeat(roomId)
     const next = randomId(24)
     let result
     try {
-      result = await this.store.claim(roomId, token, next)
+      result = await this.store.claim(roomId, token, next, identity)
     } catch (err) {
       this.ledger.give(roomId)
       this.log.error({ err, room: roomId }, 'room store failed to look up a resume token')
@@ -189,9 +210,10 @@ export class RoomManager {
     }
     if (!result.ok) {
       this.ledger.give(roomId)
+      if (result.reason === 'wrong_identity') throw new UnauthorizedError()
       throw new BadResumeTokenError(result.reason === 'wrong_room' ? 'token is for another room' : 'unknown or used token')
     }
-    return { roomId, peerId: result.peerId, resumed: true, token: next, source, settled: false }
+    return { roomId, peerId: result.seat.peerId, identity, resumed: true, token: next, source, settled: false }
   }
 
   /** Gives back a seat whose handshake did not become a connection. */
@@ -201,8 +223,8 @@ export class RoomManager {
     this.ledger.give(seat.roomId)
     // A resumed seat still belongs to the peer that dropped; its grace period runs on.
     if (seat.resumed) return
-    this.track(this.store.release(seat.roomId, seat.peerId).then(deleted => {
-      if (deleted) this.log.info({ room: seat.roomId }, 'room deleted')
+    this.track(this.store.release(seat.roomId, seat.peerId).then(end => {
+      if (end !== undefined) this.ended(seat.roomId, end, 'last-peer-left', 'call-ended')
     }))
   }
 
@@ -214,11 +236,11 @@ export class RoomManager {
   connect (seat: Seat, socket: WebSocket, handshake?: unknown): Peer | undefined {
     const o = this.options
     const now = Date.now()
-    const peer = new Peer(socket, seat.roomId, seat.peerId, randomId(9), {
+    const peer = new Peer(socket, { roomId: seat.roomId, peerId: seat.peerId, connectionId: randomId(9), identity: seat.identity }, {
       limiter: new RateLimiter(o.messageRate, o.messageBurst, now),
       source: this.sources.acquire(seat.source, now),
       maxBufferedBytes: o.maxBufferedBytes
-    }, handshake)
+    }, o.shareIdentity, handshake)
     // From here on the socket has an error listener: a bad frame can never go unhandled.
     socket.on('error', this.onError)
     if (this.closing) {
@@ -234,7 +256,11 @@ export class RoomManager {
     socket.on('close', this.onClose)
     socket.on('pong', this.heartbeat.onPong)
     this.peers.add(peer)
-    this.track(this.store.attach(seat.roomId, seat.peerId, peer.connectionId, peer).then(() => this.frames.attached(peer), err => {
+    this.track(this.store.attach(seat.roomId, seat.peerId, peer.connectionId, peer).then(() => {
+      this.frames.attached(peer)
+      if (peer.ending === 'partner_left') return
+      this.events.fire(seat.resumed ? 'peer:resumed' : 'peer:joined', this.about(peer))
+    }, err => {
       this.log.error({ err, room: seat.roomId }, 'room store failed to bind a connection')
       peer.close(CloseCode.InternalError, Failure.Internal.message, 'refused')
     }))
@@ -258,13 +284,60 @@ export class RoomManager {
     await this.store.close()
   }
 
+  // --- What the app may do to a room (fastify.notify), wherever its peers are connected ---
+
+  /**
+   * Closes a peer with 4003 and takes its seat back: it cannot resume.
+   * @returns whether the room had that peer
+   */
+  async kick (roomId: string, peerId: string, reason: string): Promise<boolean> {
+    const result = await this.store.kick(roomId, peerId, reason)
+    if (!result.found) return false
+    // A seat without a connection left here; one with a connection leaves where it is.
+    if (!result.connected) {
+      this.fireLeft(roomId, result.seat, 'kicked', CloseCode.Kicked)
+      if (result.ended !== undefined) this.ended(roomId, result.ended, 'peer-left', 'call-ended')
+    }
+    return true
+  }
+
+  /**
+   * Closes every peer of a room with 4004 and deletes the room.
+   * @returns whether there was such a room
+   */
+  async closeRoom (roomId: string, reason: string): Promise<boolean> {
+    const end = await this.store.closeRoom(roomId, reason)
+    if (end === undefined) return false
+    this.ended(roomId, end, 'closed', 'room-closed')
+    return true
+  }
+
+  /**
+   * Sends `data` to the connected peers of a room (or to one) as an APP frame.
+   * @returns whether the room (and the peer) was found
+   * @throws TypeError when `data` cannot be written as JSON
+   */
+  async send (roomId: string, data: unknown, to?: string): Promise<boolean> {
+    return await this.store.send(roomId, appFrame(data), to)
+  }
+
+  /** A room as it is now, across every instance sharing the store. */
+  async room (roomId: string): Promise<RoomListing | undefined> {
+    return await this.store.room(roomId)
+  }
+
+  /** Every room, a few at a time. */
+  rooms (): AsyncIterable<RoomListing> {
+    return this.store.rooms()
+  }
+
   private takeSeat (roomId: string): void {
     if (this.closing) throw new ShuttingDownError()
     if (!this.store.available) throw new StoreUnavailableError()
     this.ledger.take(roomId)
   }
 
-  private relayed (peer: Peer, outcome: RelayOutcome): void {
+  private relayed (peer: Peer, outcome: RelayOutcome, bytes: number): void {
     const metrics = this.options.metrics
     switch (outcome) {
       case 'delivered':
@@ -275,11 +348,14 @@ export class RoomManager {
         if (peer.expiryTimer === undefined && this.options.queueMaxAgeMs > 0) this.scheduleExpiry(peer, this.options.queueMaxAgeMs)
         break
       case 'queue_full':
-        this.frames.reject(peer, Failure.QueueFull)
-        break
+        return this.frames.reject(peer, Failure.QueueFull)
+      case 'no_peer':
+        return this.frames.reject(peer, Failure.UnknownPeer)
       case 'gone':
-        break
+        return
     }
+    // The one event of the hot path: nothing is made for it when nobody listens.
+    if (this.events.relayWatched) this.events.fire('message:relayed', { ...this.about(peer), bytes, outcome })
   }
 
   // Answers go out in the order of the requests: one that must wait (for the store, or an
@@ -320,8 +396,13 @@ export class RoomManager {
     const grant = await this.store.openSession(peer.roomId, peer.peerId, peer.token ?? randomId(24))
     peer.token = grant.token
     peer.send(successReply(request, { peer: peer.peerId, token: grant.token, grace: graceMs / 1000 }))
-    if (grant.partner === 'connected') peer.presence('joined')
-    else if (grant.partner === 'away') peer.presence('reconnecting')
+    // A group room's peers learnt who is there from ROOM; a two-party room's session peer
+    // learns now where its partner is.
+    if (peer.inGroup) return
+    for (const other of grant.others) {
+      if (other.state === 'connected') peer.presence('joined', other)
+      else if (other.state === 'away') peer.presence('reconnecting', other)
+    }
   }
 
   private scheduleExpiry (peer: Peer, delayMs: number): void {
@@ -342,30 +423,58 @@ export class RoomManager {
     this.sources.release(peer.limits.source)
     if (this.peers.size === 0) this.whenAllClosed?.()
     const ending = peer.ending
-    // The store already ended the room, or the seat lives on in another connection.
-    if (ending === 'partner_left' || ending === 'replaced') return
-    const dropped = ending === 'shutdown' || (ending === undefined && !closedOnPurpose(code))
-    if (peer.token !== undefined && this.options.graceMs > 0 && dropped) {
-      this.track(this.suspend(peer))
-    } else {
-      this.track(this.leave(peer))
+    switch (ending) {
+      // The seat lives on in another connection.
+      case 'replaced': return
+      // The store already ended the room, or the app closed it.
+      case 'partner_left': return this.fireLeft(peer.roomId, peer, 'call-ended', code)
+      case 'room-closed': return this.fireLeft(peer.roomId, peer, 'room-closed', code)
+      case 'kicked': return this.track(this.leave(peer, 'kicked', code))
+      case 'refused': return this.track(this.leave(peer, 'refused', code))
     }
+    const dropped = ending === 'shutdown' || ending === 'heartbeat' || (ending === undefined && !closedOnPurpose(code))
+    if (peer.token !== undefined && this.options.graceMs > 0 && dropped) return this.track(this.suspend(peer, code))
+    const reason = ending === 'shutdown' ? 'shutdown' : ending === 'heartbeat' ? 'heartbeat-timeout' : dropped ? 'dropped' : 'hung-up'
+    this.track(this.leave(peer, reason, code))
   }
 
-  private async leave (peer: Peer): Promise<void> {
-    const ended = await this.store.leave(peer.roomId, peer.peerId, peer.connectionId)
-    if (ended) this.log.info({ room: peer.roomId }, 'room deleted')
+  private async leave (peer: Peer, reason: PeerLeftReason, code: number): Promise<void> {
+    const end = await this.store.leave(peer.roomId, peer.peerId, peer.connectionId)
+    this.fireLeft(peer.roomId, peer, reason, code)
+    if (end === undefined) return
+    const roomReason: RoomEndedReason = reason === 'shutdown'
+      ? 'shutdown'
+      : reason === 'grace-expired' ? 'grace-expired' : peer.inGroup ? 'last-peer-left' : 'peer-left'
+    this.ended(peer.roomId, end, roomReason, 'call-ended')
   }
 
-  private async suspend (peer: Peer): Promise<void> {
+  private async suspend (peer: Peer, code: number): Promise<void> {
     const kept = await this.store.suspend(peer.roomId, peer.peerId, peer.connectionId)
-    if (!kept) return
+    if (!kept) return this.fireLeft(peer.roomId, peer, 'call-ended', code)
     this.log.info({ room: peer.roomId }, 'peer dropped; seat held for its grace period')
+    this.events.fire('peer:reconnecting', this.about(peer))
     const timer = setTimeout(() => {
       this.graceTimers.delete(timer)
-      this.track(this.leave(peer))
+      this.track(this.leave(peer, 'grace-expired', code))
     }, this.options.graceMs).unref()
     this.graceTimers.add(timer)
+  }
+
+  // A room ended: logged, told to the app, and so is the leave of its peers that were away.
+  private ended (roomId: string, end: RoomEnd, reason: RoomEndedReason, awayReason: PeerLeftReason): void {
+    this.log.info({ room: roomId, reason }, 'room deleted')
+    for (const seat of end.unbound) this.fireLeft(roomId, seat, awayReason, CloseCode.CallEnded)
+    const at = Date.now()
+    this.events.fire('room:ended', { roomId, at, createdAt: end.createdAt, durationMs: at - end.createdAt, reason })
+  }
+
+  private fireLeft (roomId: string, seat: SeatInfo | Peer, reason: PeerLeftReason, closeCode: number): void {
+    if (this.events.listenerCount('peer:left') === 0) return
+    this.events.fire('peer:left', { roomId, peerId: seat.peerId, identity: identityOf(seat.identity), at: Date.now(), reason, closeCode })
+  }
+
+  private about (peer: Peer): { roomId: string, peerId: string, identity: unknown, at: number } {
+    return { roomId: peer.roomId, peerId: peer.peerId, identity: peer.identityValue, at: Date.now() }
   }
 
   // Store calls made outside a request are tracked so that close() can wait for them, and

@@ -10,8 +10,12 @@ export const Method = {
   Notify: 'NOTIFY',
   /** A request to the server: `{"method":"GET","resource":...,"msg_id":...}`. */
   Get: 'GET',
-  /** The server telling a session peer what its partner is doing. */
-  Presence: 'PRESENCE'
+  /** The server telling a peer what another peer of its room is doing. */
+  Presence: 'PRESENCE',
+  /** The server telling a peer of a group room who it is and who is there, when it joins. */
+  Room: 'ROOM',
+  /** A message from the app on the server (`fastify.notify.send`). */
+  App: 'APP'
 } as const
 
 /** The resources a GET frame may ask for. */
@@ -21,9 +25,12 @@ export const Resource = {
 } as const
 export type ResourceName = typeof Resource[keyof typeof Resource]
 
-/** What the partner of a session peer is doing, as PRESENCE frames say. */
-export type PresenceState = 'joined' | 'reconnecting' | 'back'
-export const presenceStates: readonly PresenceState[] = ['joined', 'reconnecting', 'back']
+/** What another peer of the room is doing, as PRESENCE frames say. */
+export type PresenceState = 'joined' | 'reconnecting' | 'back' | 'left'
+export const presenceStates: readonly PresenceState[] = ['joined', 'reconnecting', 'back', 'left']
+
+/** Peers in a room: two by default (the original protocol), up to this many in a group room. */
+export const maxRoomSize = 12
 
 /** Close codes the server sends (docs/protocol.md#leaving-and-close-codes). */
 export const CloseCode = {
@@ -40,7 +47,11 @@ export const CloseCode = {
   /** The same session resumed on another connection. */
   Replaced: 4001,
   /** The peer did not read what the server sent it: its outgoing buffer went over its limit. */
-  TooSlow: 4002
+  TooSlow: 4002,
+  /** The app removed this peer from its room (`fastify.notify.kick`); it cannot resume. */
+  Kicked: 4003,
+  /** The app closed the room (`fastify.notify.closeRoom`). */
+  RoomClosed: 4004
 } as const
 
 /**

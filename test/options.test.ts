@@ -50,7 +50,7 @@ t.test('errors name the nested key and say what is wrong in words', async t => {
     [{ turn: { urls: 'turn:x', secret: 's', tll: 5 } }, 'invalid option "turn.tll": unknown option (did you mean `ttl`?)'],
     [{ maxPayLoad: 10 }, 'invalid option "maxPayLoad": unknown option (did you mean `maxPayload`?)'],
     [{ metrics: { registry: {} } }, 'invalid option "metrics.registry": expected an object with the methods metrics, registerMetric, getSingleMetric'],
-    [{ store: { start () {} } }, 'invalid option "store": expected an object with the methods start, close, reserve, release, attach, relay, expire, leave, openSession, suspend, claim'],
+    [{ store: { start () {} } }, 'invalid option "store": expected an object with the methods start, close, reserve, release, attach, relay, expire, leave, openSession, suspend, claim, kick, closeRoom, send, room, rooms'],
     [{ maxPayload: 2048, hardMaxPayload: 1024 }, 'invalid option "hardMaxPayload": must be at least maxPayload']
   ]
   for (const [options, message] of cases) {

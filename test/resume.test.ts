@@ -17,9 +17,9 @@ async function sessionPair (server: TestServer): Promise<{ room: string, a: Test
   const a = await join(server.room(room))
   const sa = await openSession(a)
   const b = await join(server.room(room))
-  t.same(await a.next(), { method: 'PRESENCE', data: { state: 'joined' } }, 'a hears b join')
+  t.match(await a.next(), { method: 'PRESENCE', data: { state: 'joined', peer: String } }, 'a hears b join')
   const sb = await openSession(b)
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'joined' } }, 'b hears a is there')
+  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'joined', peer: sa.peer } }, 'b hears a is there, by its peer id')
   return { room, a, b, sa, sb }
 }
 
@@ -38,14 +38,14 @@ t.test('a dropped session peer resumes within grace: nothing lost, partner never
   const server = await startServer(t)
   const { room, a, b, sa } = await sessionPair(server)
   a.drop()
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting' } })
+  t.match(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting', peer: String } })
   for (let i = 0; i < 5; i++) b.send({ method: 'NOTIFY', data: { i } })
   t.equal((await b.get('/peerconnection')).code, 'success', 'b is served while a is away')
   t.equal(await handshakeStatus(server.room(room)), 400, 'the seat is held: a newcomer is refused')
 
   const back = await join(server.room(room, `resume=${sa.token}`))
   for (let i = 0; i < 5; i++) t.same(await back.next(), { method: 'NOTIFY', data: { i } }, 'queued while away, in order')
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'back' } })
+  t.match(await b.next(), { method: 'PRESENCE', data: { state: 'back', peer: String } })
   back.send({ method: 'NOTIFY', data: 'from a again' })
   t.same(await b.next(), { method: 'NOTIFY', data: 'from a again' })
   b.send({ method: 'NOTIFY', data: 'to a again' })
@@ -65,9 +65,9 @@ t.test('a session peer can resume more than once', async t => {
   let token = sa.token
   for (let round = 0; round < 3; round++) {
     current.drop()
-    t.same(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting' } })
+    t.match(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting', peer: String } })
     current = await join(server.room(room, `resume=${token}`))
-    t.same(await b.next(), { method: 'PRESENCE', data: { state: 'back' } })
+    t.match(await b.next(), { method: 'PRESENCE', data: { state: 'back', peer: String } })
     token = (await openSession(current)).token
   }
   current.send({ method: 'NOTIFY', data: 'third time' })
@@ -78,7 +78,7 @@ t.test('grace running out is an ordinary leave', async t => {
   const server = await startServer(t, { resumeGrace: 0.2 })
   const { room, a, b, sa } = await sessionPair(server)
   a.drop()
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting' } })
+  t.match(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting', peer: String } })
   t.equal((await b.closed).code, 1000, 'the partner is closed when grace ends')
   t.equal(await handshakeStatus(server.room(room, `resume=${sa.token}`)), 400, 'the token died with the session')
   await until(() => server.app.notify.stats().peers === 0)
@@ -121,7 +121,7 @@ t.test('a session peer closing with an error code is a drop, given grace', async
   const server = await startServer(t)
   const { a, b } = await sessionPair(server)
   a.close(4000)
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting' } })
+  t.match(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting', peer: String } })
 })
 
 t.test('a heartbeat timeout of a session peer is a drop, given grace', async t => {
@@ -131,10 +131,10 @@ t.test('a heartbeat timeout of a session peer is a drop, given grace', async t =
   const sa = await openSession(silent)
   const b = await join(server.room(room))
   await openSession(b)
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'joined' } })
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting' } }, 'dropped by the heartbeat')
+  t.match(await b.next(), { method: 'PRESENCE', data: { state: 'joined', peer: String } })
+  t.match(await b.next(), { method: 'PRESENCE', data: { state: 'reconnecting', peer: String } }, 'dropped by the heartbeat')
   const back = await join(server.room(room, `resume=${sa.token}`))
-  t.same(await b.next(), { method: 'PRESENCE', data: { state: 'back' } })
+  t.match(await b.next(), { method: 'PRESENCE', data: { state: 'back', peer: String } })
   back.send({ method: 'NOTIFY', data: 1 })
   t.same(await b.next(), { method: 'NOTIFY', data: 1 })
 })
@@ -159,7 +159,7 @@ t.test('a session peer alone hears nothing until its partner joins', async t => 
   await sleep(50)
   t.same(a.pending(), [])
   await join(server.room(room))
-  t.same(await a.next(), { method: 'PRESENCE', data: { state: 'joined' } })
+  t.match(await a.next(), { method: 'PRESENCE', data: { state: 'joined', peer: String } })
 })
 
 t.test('resumeGrace 0 turns sessions off', async t => {

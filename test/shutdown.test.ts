@@ -8,9 +8,9 @@ import { MemoryStore } from '../lib/index.js'
 
 /** A store whose seats take a while, as a remote store's do. */
 class SlowSeats extends MemoryStore {
-  override async reserve (roomId: string, peerId: string): ReturnType<MemoryStore['reserve']> {
+  override async reserve (...args: Parameters<MemoryStore['reserve']>): ReturnType<MemoryStore['reserve']> {
     await sleep(300)
-    return await super.reserve(roomId, peerId)
+    return await super.reserve(...args)
   }
 }
 

@@ -3,43 +3,52 @@
  * every instance sharing the Redis: two joins racing for the last seat never both win.
  *
  * A room is two keys, both with the room id as a hash tag (one Redis Cluster slot):
- * - KEYS[1], a hash: `seat:<peer id>` a seat as JSON, `bytes` the bytes queued,
- *   `queued:<peer id>` how many frames that peer has queued, `token:<token>` the peer a resume
- *   token belongs to;
- * - KEYS[2], a list: the queued frames, each `<ms since epoch>:<length of sender id>:<sender id><frame>`.
+ * - KEYS[1], a hash: `meta` the room as JSON `{ size, createdAt }`, `seat:<peer id>` a seat as
+ *   JSON, `bytes` the bytes queued, `queued:<sender id>><recipient id>` how many frames wait from
+ *   one peer for another (the recipient empty for "the next peer to join"),
+ *   `token:<token>` the peer a resume token belongs to;
+ * - KEYS[2], a list: the queued frames, each
+ *   `<ms since epoch>:<length of sender id>:<sender id>:<length of recipient id>:<recipient id><frame>`,
+ *   the recipient empty for "the next peer to join".
  *
- * A seat is `{ peer, state, instance, connection, everBound, token, graceUntil }`: its state
- * (`reserved`, `bound` to a connection, or `suspended`: a session peer that dropped), the
- * instance answerable for it, the id of its connection, whether a connection was ever bound,
- * the session token and, while suspended, the grace deadline (ms since epoch).
+ * A seat is `{ peer, state, instance, connection, everBound, token, graceUntil, identity, since }`:
+ * its state (`reserved`, `bound` to a connection, or `suspended`: a session peer that dropped),
+ * the instance answerable for it, the id of its connection, whether a connection was ever bound,
+ * the session token, the grace deadline while suspended (ms since epoch), the identity `authorize`
+ * gave it (JSON text), and when it entered its state.
  *
  * ARGV[1] is the prefix of the instances' pub/sub channels (the instance id completes it).
  * A message to an instance is `<kind><length of connection id>:<connection id><payload>`, its
- * kind one of `MessageKind`.
+ * kind one of `MessageKind`. Scripts publish with PUBLISH (not sharded: the channel is not in the
+ * room's slot), which Redis Cluster carries to every node.
  */
 import type { Result } from 'ioredis'
-import type { RelayOutcome, ReserveResult, SessionGrant } from './store.js'
+import type { RelayOutcome, ReserveResult } from './store.js'
 
 /** The first byte of a message to an instance: what to do with the connection it names. */
 export const MessageKind = {
-  /** Deliver the payload, a frame from the partner. */
+  /** Deliver the payload, a frame for the peer. */
   Deliver: 'd',
-  /** The partner left: end the connection. */
+  /** The other peer of a two-party room left: end the connection. */
   End: 'e',
-  /** The partner's presence changed; the payload is the new state. */
+  /** Another peer's presence changed; the payload is `<state>|<peer id>|<identity>`. */
   Presence: 'p',
   /** Another connection took over the seat. */
-  Replace: 'r'
+  Replace: 'r',
+  /** The app dismissed the peer; the payload is `<kicked|room-closed>|<reason>`. */
+  Dismiss: 'x',
+  /** Nothing to do: marks a point in the channel (the in-process relay's switch-over). */
+  Barrier: 'b'
 } as const
 export type MessageKind = typeof MessageKind[keyof typeof MessageKind]
 
 const prologue = `
 local room, queue, channels = KEYS[1], KEYS[2], ARGV[1]
-local DELIVER, END, PRESENCE, REPLACE = '${MessageKind.Deliver}', '${MessageKind.End}', '${MessageKind.Presence}', '${MessageKind.Replace}'
+local DELIVER, END, PRESENCE, REPLACE, DISMISS = '${MessageKind.Deliver}', '${MessageKind.End}', '${MessageKind.Presence}', '${MessageKind.Replace}', '${MessageKind.Dismiss}'
 
 local function load ()
   local fields = redis.call('HGETALL', room)
-  local seats, queued, bytes = {}, {}, 0
+  local seats, queued, bytes, meta = {}, {}, 0, nil
   for i = 1, #fields, 2 do
     local name = fields[i]
     if string.sub(name, 1, 5) == 'seat:' then
@@ -48,17 +57,18 @@ local function load ()
       queued[string.sub(name, 8)] = tonumber(fields[i + 1])
     elseif name == 'bytes' then
       bytes = tonumber(fields[i + 1])
+    elseif name == 'meta' then
+      meta = cjson.decode(fields[i + 1])
     end
   end
-  return seats, queued, bytes
+  return seats, queued, bytes, meta or { size = 2, createdAt = 0 }
 end
 
 local function find (seats, peer)
-  local mine, other
   for _, seat in ipairs(seats) do
-    if seat.peer == peer then mine = seat else other = seat end
+    if seat.peer == peer then return seat end
   end
-  return mine, other
+  return nil
 end
 
 local function save (seat)
@@ -69,6 +79,33 @@ end
 local function send (seat, kind, payload)
   return redis.call('PUBLISH', channels .. seat.instance,
     kind .. #seat.connection .. ':' .. seat.connection .. (payload or ''))
+end
+
+-- What other peers are told of a seat.
+local function info (seat)
+  return { peerId = seat.peer, identity = seat.identity }
+end
+
+local function tell (seats, about, state)
+  local payload = state .. '|' .. about.peer .. '|' .. (about.identity or '')
+  for _, seat in ipairs(seats) do
+    if seat.peer ~= about.peer and seat.state == 'bound' then send(seat, PRESENCE, payload) end
+  end
+end
+
+-- The other seats as a peer is told of them: id, identity, state, and the instance a bound one
+-- is connected to (so that an instance knows which peers of a room are its own).
+local function others (seats, me)
+  local list = {}
+  for _, seat in ipairs(seats) do
+    if seat.peer ~= me then
+      local state = 'joining'
+      if seat.state == 'bound' then state = 'connected' elseif seat.everBound then state = 'away' end
+      list[#list + 1] = { peerId = seat.peer, identity = seat.identity, state = state, instance = seat.state == 'bound' and seat.instance or nil }
+    end
+  end
+  if #list == 0 then return '[]' end
+  return cjson.encode(list)
 end
 
 -- A room with no bound seat expires after ms (never sooner than it already would): if every
@@ -89,25 +126,32 @@ local function lease (seats, ms)
   end
 end
 
--- A queue entry: who queued it, the frame, and when (ms since epoch).
+local function packEntry (at, from, to, frame)
+  return at .. ':' .. #from .. ':' .. from .. ':' .. #to .. ':' .. to .. frame
+end
+
+-- A queue entry: who queued it, for whom ('' the next to join), the frame, and when.
 local function unpackEntry (entry)
   local a = string.find(entry, ':', 1, true)
   local b = string.find(entry, ':', a + 1, true)
   local n = tonumber(string.sub(entry, a + 1, b - 1))
-  return string.sub(entry, b + 1, b + n), string.sub(entry, b + n + 1), tonumber(string.sub(entry, 1, a - 1))
+  local from = string.sub(entry, b + 1, b + n)
+  local c = string.find(entry, ':', b + n + 2, true)
+  local m = tonumber(string.sub(entry, b + n + 2, c - 1))
+  return from, string.sub(entry, c + 1, c + m), string.sub(entry, c + m + 1), tonumber(string.sub(entry, 1, a - 1))
 end
 
--- Keeps the queued entries for which keep(from, frame, at) holds, in order, and returns the
+-- Keeps the queued entries for which keep(from, to, frame, at) holds, in order, and returns the
 -- frames of the others, in order.
 local function filter (queued, keep)
   local entries = redis.call('LRANGE', queue, 0, -1)
   local kept, removed, bytes, counts = {}, {}, 0, {}
   for _, entry in ipairs(entries) do
-    local from, frame, at = unpackEntry(entry)
-    if keep(from, frame, at) then
+    local from, to, frame, at = unpackEntry(entry)
+    if keep(from, to, frame, at) then
       kept[#kept + 1] = entry
       bytes = bytes + #frame
-      counts[from] = (counts[from] or 0) + 1
+      counts[from .. '>' .. to] = (counts[from .. '>' .. to] or 0) + 1
     else
       removed[#removed + 1] = frame
     end
@@ -119,88 +163,151 @@ local function filter (queued, keep)
     redis.call('RPUSH', queue, unpack(kept, i, math.min(i + 999, #kept)))
   end
   if ttl > 0 and #kept > 0 then redis.call('PEXPIRE', queue, ttl) end
-  for from in pairs(queued) do redis.call('HDEL', room, 'queued:' .. from) end
-  for from, n in pairs(counts) do redis.call('HSET', room, 'queued:' .. from, n) end
+  for pair in pairs(queued) do redis.call('HDEL', room, 'queued:' .. pair) end
+  for pair, n in pairs(counts) do redis.call('HSET', room, 'queued:' .. pair, n) end
   redis.call('HSET', room, 'bytes', bytes)
   return removed
 end
 
--- Ends the call: every other bound seat's connection is ended and the room is deleted.
--- Returns {'ended', tokens...}: the caller drops the tokens' index entries.
-local function finish (seats, leaver)
-  local reply = {'ended'}
+-- Deletes the room. Returns {'ended', createdAt, the seats that had no connection (JSON), tokens...}:
+-- the caller reports those seats' leave and drops the tokens' index entries.
+local function remove (seats, meta, except)
+  local unbound = {}
+  local reply = {'ended', meta.createdAt, ''}
   for _, seat in ipairs(seats) do
     if seat.token ~= nil then reply[#reply + 1] = seat.token end
-    if seat.peer ~= leaver and seat.state == 'bound' then send(seat, END) end
+    if seat.peer ~= except and seat.state == 'suspended' then unbound[#unbound + 1] = info(seat) end
   end
+  reply[3] = #unbound == 0 and '[]' or cjson.encode(unbound)
   redis.call('DEL', room, queue)
+  return reply
+end
+
+-- The seat goes. In a two-party room that ends the call for the other peer (the original
+-- protocol); in a group room the others hear 'left', and the room goes with its last seat.
+-- Returns {'left'} or the room's end.
+local function unseat (seats, queued, meta, mine)
+  if meta.size == 2 then
+    for _, seat in ipairs(seats) do
+      if seat.peer ~= mine.peer and seat.state == 'bound' then send(seat, END) end
+    end
+    return remove(seats, meta, mine.peer)
+  end
+  local left = {}
+  for _, seat in ipairs(seats) do
+    if seat.peer ~= mine.peer then left[#left + 1] = seat end
+  end
+  if #left == 0 then return remove(seats, meta, mine.peer) end
+  redis.call('HDEL', room, 'seat:' .. mine.peer)
+  if mine.token ~= nil then redis.call('HDEL', room, 'token:' .. mine.token) end
+  filter(queued, function (from, to) return from ~= mine.peer and to ~= mine.peer end)
+  tell(left, mine, 'left')
+  local reply = {'left'}
+  if mine.token ~= nil then reply[2] = mine.token end
   return reply
 end
 `
 
-/** ARGV: channels, peer, instance, lease ms. Returns created, joined or full. */
+/** ARGV: channels, peer, instance, lease ms, identity ('' for none), size, now. Returns created, joined or full. */
 const reserve = `
-local seats = load()
-if #seats >= 2 then return 'full' end
-local seat = { peer = ARGV[2], state = 'reserved', instance = ARGV[3], everBound = false }
+local seats, _, _, meta = load()
+local created = #seats == 0
+if created then
+  meta = { size = tonumber(ARGV[6]), createdAt = tonumber(ARGV[7]) }
+  redis.call('HSET', room, 'meta', cjson.encode(meta))
+elseif #seats >= meta.size then
+  return 'full'
+end
+local seat = { peer = ARGV[2], state = 'reserved', instance = ARGV[3], everBound = false, since = tonumber(ARGV[7]) }
+if ARGV[5] ~= '' then seat.identity = ARGV[5] end
 save(seat)
 seats[#seats + 1] = seat
 lease(seats, ARGV[4])
-if #seats == 1 then return 'created' end
+if created then return 'created' end
 return 'joined'
 `
 
-/** ARGV: channels, peer. Returns 1 when the room was deleted. */
+/** ARGV: channels, peer. Returns {'kept'} or the room's end (its last seat). */
 const release = `
-local seats = load()
+local seats, queued, _, meta = load()
 local mine = find(seats, ARGV[2])
-if mine == nil or mine.state ~= 'reserved' then return 0 end
-if #seats == 1 then
-  redis.call('DEL', room, queue)
-  return 1
-end
+if mine == nil or mine.state ~= 'reserved' then return {'kept'} end
+if #seats == 1 then return remove(seats, meta, mine.peer) end
 redis.call('HDEL', room, 'seat:' .. mine.peer)
-return 0
+filter(queued, function (_, to) return to ~= mine.peer end)
+return {'kept'}
 `
 
-/** ARGV: channels, peer, instance, connection. Returns {'gone'} (no seat) or {'attached', frames queued for the peer...}. */
+/**
+ * ARGV: channels, peer, instance, connection, now.
+ * Returns {'gone'} (no seat) or {'attached', size, the others (JSON), frames queued for the peer...}.
+ */
 const attach = `
-local seats, queued = load()
-local mine, partner = find(seats, ARGV[2])
+local seats, queued, _, meta = load()
+local mine = find(seats, ARGV[2])
 if mine == nil then return {'gone'} end
 local previous = mine.state == 'bound'
 if previous then send(mine, REPLACE) end
 local comeback = mine.everBound
 mine.state, mine.instance, mine.connection, mine.everBound, mine.graceUntil = 'bound', ARGV[3], ARGV[4], true, nil
+if not previous then mine.since = tonumber(ARGV[5]) end
 save(mine)
 redis.call('PERSIST', room)
 redis.call('PERSIST', queue)
-local reply = filter(queued, function (from) return from == mine.peer end)
+local reply = filter(queued, function (from, to) return to ~= mine.peer and (to ~= '' or from == mine.peer) end)
+table.insert(reply, 1, others(seats, mine.peer))
+table.insert(reply, 1, meta.size)
 table.insert(reply, 1, 'attached')
-if not previous and partner ~= nil and partner.state == 'bound' then
-  send(partner, PRESENCE, comeback and 'back' or 'joined')
-end
+if not previous then tell(seats, mine, comeback and 'back' or 'joined') end
 return reply
 `
 
-/** ARGV: channels, sender, frame, now, max messages, max bytes. Returns the RelayOutcome. */
+/**
+ * ARGV: channels, sender, frame, now, max messages, max bytes, recipient ('' for every other peer).
+ * Returns the RelayOutcome.
+ */
 const relay = `
 local seats, queued, bytes = load()
-local mine, partner = find(seats, ARGV[2])
+local mine = find(seats, ARGV[2])
 if mine == nil then return 'gone' end
-local frame = ARGV[3]
--- Once a frame of this sender waits in the queue, the next ones wait behind it (order).
-if partner ~= nil and partner.state == 'bound' and queued[mine.peer] == nil then
-  -- Nobody listening: the partner's instance is dead (reaped soon) or reconnecting to Redis
-  -- (it drains the queue when it is back).
-  if send(partner, DELIVER, frame) > 0 then return 'delivered' end
+local frame, to = ARGV[3], ARGV[7]
+local waiting, connected = {}, {}
+if to ~= '' then
+  local target = find(seats, to)
+  if target == nil or target.peer == mine.peer then return 'no_peer' end
+  if target.state == 'bound' then connected[1] = target else waiting[1] = to end
+else
+  local away = false
+  for _, seat in ipairs(seats) do
+    if seat.peer ~= mine.peer then
+      if seat.state == 'bound' then connected[#connected + 1] = seat
+      elseif seat.state == 'suspended' then waiting[#waiting + 1] = seat.peer; away = true end
+    end
+  end
+  -- Nobody connected or away: the frame waits for the next peer to join.
+  if #connected == 0 and not away then waiting[1] = '' end
 end
-if redis.call('LLEN', queue) >= tonumber(ARGV[5]) or bytes + #frame > tonumber(ARGV[6]) then return 'queue_full' end
-redis.call('RPUSH', queue, ARGV[4] .. ':' .. #mine.peer .. ':' .. mine.peer .. frame)
-redis.call('HINCRBY', room, 'bytes', #frame)
-redis.call('HINCRBY', room, 'queued:' .. mine.peer, 1)
+-- A connected peer for which frames of this sender still wait (its instance did not listen
+-- when they came) gets this one queued behind them: its instance drains them in order when it
+-- resyncs or reaps it. Otherwise pub/sub keeps each channel's order.
+local undelivered = {}
+for _, seat in ipairs(connected) do
+  if queued[mine.peer .. '>' .. seat.peer] ~= nil or send(seat, DELIVER, frame) == 0 then undelivered[#undelivered + 1] = seat.peer end
+end
+for _, peer in ipairs(undelivered) do waiting[#waiting + 1] = peer end
+if #waiting == 0 then return 'delivered' end
+if redis.call('LLEN', queue) + #waiting > tonumber(ARGV[5]) or bytes + #waiting * #frame > tonumber(ARGV[6]) then
+  if #connected > #undelivered then return 'delivered' end
+  return 'queue_full'
+end
+for _, peer in ipairs(waiting) do
+  redis.call('RPUSH', queue, packEntry(ARGV[4], mine.peer, peer, frame))
+  redis.call('HINCRBY', room, 'queued:' .. mine.peer .. '>' .. peer, 1)
+end
+redis.call('HINCRBY', room, 'bytes', #waiting * #frame)
 local ttl = redis.call('PTTL', room)
 if ttl > 0 then redis.call('PEXPIRE', queue, ttl) end
+if #connected > #undelivered then return 'delivered' end
 return 'queued'
 `
 
@@ -209,7 +316,7 @@ const expire = `
 local seats, queued = load()
 local peer, maxAge = ARGV[2], tonumber(ARGV[4])
 local oldest, nextAt = tonumber(ARGV[3]) - maxAge, -1
-local dropped = filter(queued, function (from, _, at)
+local dropped = filter(queued, function (from, _, _, at)
   if from ~= peer then return true end
   if at > oldest then
     if nextAt < 0 then nextAt = at + maxAge end
@@ -222,32 +329,32 @@ return {#dropped, nextAt}
 
 /**
  * ARGV: channels, peer, connection, only if suspended (1 or 0).
- * Returns {'not_mine'} (not this connection's seat) or {'ended', tokens...}.
+ * Returns {'not_mine'} (not this connection's seat), {'left', token?} or the room's end.
  */
 const leave = `
-local seats = load()
+local seats, queued, _, meta = load()
 local mine = find(seats, ARGV[2])
 if mine == nil or mine.connection ~= ARGV[3] or (ARGV[4] == '1' and mine.state ~= 'suspended') then return {'not_mine'} end
-return finish(seats, mine.peer)
+return unseat(seats, queued, meta, mine)
 `
 
-/** ARGV: channels, peer, connection, grace deadline, lease ms. Returns 1 when the seat is held. */
+/** ARGV: channels, peer, connection, grace deadline, lease ms, now. Returns 1 when the seat is held. */
 const suspend = `
 local seats = load()
-local mine, partner = find(seats, ARGV[2])
+local mine = find(seats, ARGV[2])
 if mine == nil or mine.connection ~= ARGV[3] then return 0 end
-mine.state, mine.graceUntil = 'suspended', tonumber(ARGV[4])
+mine.state, mine.graceUntil, mine.since = 'suspended', tonumber(ARGV[4]), tonumber(ARGV[6])
 save(mine)
-if partner ~= nil and partner.state == 'bound' then send(partner, PRESENCE, 'reconnecting') end
+tell(seats, mine, 'reconnecting')
 lease(seats, ARGV[5])
 return 1
 `
 
-/** ARGV: channels, peer, token. Returns {token, partner: absent|connected|away, 1 if the token is new}. */
+/** ARGV: channels, peer, token. Returns {token, the others (JSON), 1 if the token is new}. */
 const openSession = `
 local seats = load()
-local mine, partner = find(seats, ARGV[2])
-if mine == nil then return {ARGV[3], 'absent', 0} end
+local mine = find(seats, ARGV[2])
+if mine == nil then return {ARGV[3], '[]', 0} end
 local fresh = 0
 if mine.token == nil then
   mine.token = ARGV[3]
@@ -255,29 +362,38 @@ if mine.token == nil then
   redis.call('HSET', room, 'token:' .. mine.token, mine.peer)
   fresh = 1
 end
-local state = 'absent'
-if partner ~= nil then
-  if partner.state == 'bound' then state = 'connected' elseif partner.everBound then state = 'away' end
-end
-return {mine.token, state, fresh}
+return {mine.token, others(seats, mine.peer), fresh}
 `
 
-/** ARGV: channels, token. Returns the peer id the token names in this room, or nil. */
+/**
+ * ARGV: channels, token, next token ('' to only look), identity ('' for none).
+ * Returns {'unknown'}, {'wrong_identity'} or {'ok', peer, identity}; with a next token, the
+ * token is replaced by it.
+ */
 const claim = `
 local peer = redis.call('HGET', room, 'token:' .. ARGV[2])
-if not peer or redis.call('HEXISTS', room, 'seat:' .. peer) == 0 then return false end
-return peer
+if not peer then return {'unknown'} end
+local raw = redis.call('HGET', room, 'seat:' .. peer)
+if not raw then return {'unknown'} end
+if ARGV[3] == '' then return {'ok', peer, ''} end
+local seat = cjson.decode(raw)
+if (seat.identity or '') ~= ARGV[4] then return {'wrong_identity'} end
+redis.call('HDEL', room, 'token:' .. ARGV[2])
+seat.token = ARGV[3]
+save(seat)
+redis.call('HSET', room, 'token:' .. seat.token, peer)
+return {'ok', peer, seat.identity or ''}
 `
 
 /**
  * After this instance lost Redis for a while: rebinds a local connection's seat to the instance
  * and hands it what was queued meanwhile. ARGV: channels, peer, connection, instance.
  * Returns {'gone'} (the call is over), {'replaced'} (another connection holds the seat) or
- * {'resynced', frames...}.
+ * {'resynced', size, the others (JSON), frames...}.
  */
 const resync = `
-local seats, queued = load()
-local mine, partner = find(seats, ARGV[2])
+local seats, queued, _, meta = load()
+local mine = find(seats, ARGV[2])
 if mine == nil then return {'gone'} end
 if mine.connection ~= ARGV[3] then return {'replaced'} end
 local back = mine.state == 'suspended'
@@ -285,58 +401,113 @@ mine.state, mine.instance, mine.graceUntil = 'bound', ARGV[4], nil
 save(mine)
 redis.call('PERSIST', room)
 redis.call('PERSIST', queue)
-if back and partner ~= nil and partner.state == 'bound' then send(partner, PRESENCE, 'back') end
-local reply = filter(queued, function (from) return from == mine.peer end)
+if back then tell(seats, mine, 'back') end
+local reply = filter(queued, function (from, to) return to ~= mine.peer and (to ~= '' or from == mine.peer) end)
+table.insert(reply, 1, others(seats, mine.peer))
+table.insert(reply, 1, meta.size)
 table.insert(reply, 1, 'resynced')
 return reply
 `
 
 /**
  * Takes over the seats a dead instance was answerable for. A bound seat without a session (or a
- * suspended one whose grace is over) ends the call; a bound session seat is suspended, as if its
+ * suspended one whose grace is over) leaves; a bound session seat is suspended, as if its
  * connection had dropped; suspended seats are adopted with their deadline; reserved ones released.
  * ARGV: channels, dead instance, this instance, now, grace ms, lease ms.
- * Returns {'ended', tokens...} or {'adopted', peer, connection, deadline, ...}.
+ * Returns the room's end, or {'adopted', peer, connection, deadline, ...}.
  */
 const reap = `
-local seats = load()
+local seats, queued, _, meta = load()
 local dead, now, grace = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
-for _, seat in ipairs(seats) do
-  if seat.instance == dead and ((seat.state == 'bound' and (seat.token == nil or grace == 0))
-      or (seat.state == 'suspended' and seat.graceUntil <= now)) then
-    return finish(seats, seat.peer)
+-- Seats that leave, one at a time (a two-party room ends at the first).
+while true do
+  local victim = nil
+  for _, seat in ipairs(seats) do
+    if seat.instance == dead and ((seat.state == 'bound' and (seat.token == nil or grace == 0))
+        or (seat.state == 'suspended' and seat.graceUntil <= now)) then
+      victim = seat
+      break
+    end
   end
+  if victim == nil then break end
+  local result = unseat(seats, queued, meta, victim)
+  if result[1] == 'ended' then return result end
+  seats, queued = load()
 end
-local reply, left, dropped = {'adopted'}, {}, {}
+local kept = {}
 for _, seat in ipairs(seats) do
-  if seat.instance ~= dead then
-    left[#left + 1] = seat
-  elseif seat.state == 'reserved' then
+  if seat.instance == dead and seat.state == 'reserved' then
     redis.call('HDEL', room, 'seat:' .. seat.peer)
   else
+    kept[#kept + 1] = seat
+  end
+end
+seats = kept
+if #seats == 0 then return remove(seats, meta, nil) end
+local reply = {'adopted'}
+for _, seat in ipairs(seats) do
+  if seat.instance == dead then
     if seat.state == 'bound' then
-      seat.state, seat.graceUntil = 'suspended', now + grace
-      dropped[#dropped + 1] = seat
+      seat.state, seat.graceUntil, seat.since = 'suspended', now + grace, now
+      tell(seats, seat, 'reconnecting')
     end
     seat.instance = ARGV[3]
     save(seat)
-    left[#left + 1] = seat
     reply[#reply + 1] = seat.peer
     reply[#reply + 1] = seat.connection
     reply[#reply + 1] = seat.graceUntil
   end
 end
-if #left == 0 then
-  redis.call('DEL', room, queue)
-  return reply
+lease(seats, ARGV[6])
+return reply
+`
+
+/**
+ * ARGV: channels, peer, reason. The seat's token is dropped (no resume).
+ * Returns {'none'}; {'dismissed', token} (its connection is dismissed where it is); or
+ * {'away', token, the seat (JSON), then what the seat's leave returned: 'left' or the room's end}.
+ */
+const kick = `
+local seats, queued, _, meta = load()
+local mine = find(seats, ARGV[2])
+if mine == nil then return {'none'} end
+local token = mine.token or ''
+if mine.token ~= nil then
+  redis.call('HDEL', room, 'token:' .. mine.token)
+  mine.token = nil
+  save(mine)
 end
-for _, seat in ipairs(dropped) do
-  for _, other in ipairs(left) do
-    if other.peer ~= seat.peer and other.state == 'bound' then send(other, PRESENCE, 'reconnecting') end
+if mine.state == 'bound' then
+  send(mine, DISMISS, 'kicked|' .. ARGV[3])
+  return {'dismissed', token}
+end
+local reply = {'away', token, cjson.encode(info(mine))}
+for _, part in ipairs(unseat(seats, queued, meta, mine)) do reply[#reply + 1] = part end
+return reply
+`
+
+/** ARGV: channels, reason. Returns nil (no room) or the room's end. */
+const closeRoom = `
+local seats, _, _, meta = load()
+if #seats == 0 then return nil end
+for _, seat in ipairs(seats) do
+  if seat.state == 'bound' then send(seat, DISMISS, 'room-closed|' .. ARGV[2]) end
+end
+return remove(seats, meta, nil)
+`
+
+/** ARGV: channels, frame, recipient ('' for every peer). Returns 1 when the room (and the peer) exists. */
+const sendApp = `
+local seats = load()
+if #seats == 0 then return 0 end
+local found = ARGV[3] == ''
+for _, seat in ipairs(seats) do
+  if ARGV[3] == '' or seat.peer == ARGV[3] then
+    found = true
+    if seat.state == 'bound' then send(seat, DELIVER, ARGV[2]) end
   end
 end
-lease(left, ARGV[6])
-return reply
+return found and 1 or 0
 `
 
 /**
@@ -363,6 +534,9 @@ export const storeScripts = {
   rtcNotifyClaim: roomScript(claim),
   rtcNotifyResync: roomScript(resync),
   rtcNotifyReap: roomScript(reap),
+  rtcNotifyKick: roomScript(kick),
+  rtcNotifyCloseRoom: roomScript(closeRoom),
+  rtcNotifySend: roomScript(sendApp),
   rtcNotifyCondemn: { numberOfKeys: 1, lua: condemn }
 }
 
@@ -381,17 +555,20 @@ type R = [room: string, queue: string, channels: string]
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    rtcNotifyReserve (...args: [...R, peer: string, instance: string, leaseMs: number]): Result<ReserveResult, Context>
-    rtcNotifyRelease (...args: [...R, peer: string]): Result<number, Context>
-    rtcNotifyAttachBuffer (...args: [...R, peer: string, instance: string, connection: string]): Result<BufferReply, Context>
-    rtcNotifyRelay (...args: [...R, sender: string, frame: string | Buffer, now: number, maxMessages: number, maxBytes: number]): Result<RelayOutcome, Context>
+    rtcNotifyReserve (...args: [...R, peer: string, instance: string, leaseMs: number, identity: string, size: number, now: number]): Result<ReserveResult, Context>
+    rtcNotifyRelease (...args: [...R, peer: string]): Result<Reply, Context>
+    rtcNotifyAttachBuffer (...args: [...R, peer: string, instance: string, connection: string, now: number]): Result<BufferReply, Context>
+    rtcNotifyRelay (...args: [...R, sender: string, frame: string | Buffer, now: number, maxMessages: number, maxBytes: number, to: string]): Result<RelayOutcome, Context>
     rtcNotifyExpire (...args: [...R, sender: string, now: number, maxAgeMs: number]): Result<[number, number], Context>
     rtcNotifyLeave (...args: [...R, peer: string, connection: string, onlyIfSuspended: '1' | '0']): Result<Reply, Context>
-    rtcNotifySuspend (...args: [...R, peer: string, connection: string, graceUntil: number, leaseMs: number]): Result<number, Context>
-    rtcNotifyOpenSession (...args: [...R, peer: string, token: string]): Result<[string, SessionGrant['partner'], number], Context>
-    rtcNotifyClaim (...args: [...R, token: string]): Result<string | null, Context>
+    rtcNotifySuspend (...args: [...R, peer: string, connection: string, graceUntil: number, leaseMs: number, now: number]): Result<number, Context>
+    rtcNotifyOpenSession (...args: [...R, peer: string, token: string]): Result<[string, string, number], Context>
+    rtcNotifyClaim (...args: [...R, token: string, next: string, identity: string]): Result<string[], Context>
     rtcNotifyResyncBuffer (...args: [...R, peer: string, connection: string, instance: string]): Result<BufferReply, Context>
     rtcNotifyReap (...args: [...R, dead: string, instance: string, now: number, graceMs: number, leaseMs: number]): Result<Reply, Context>
+    rtcNotifyKick (...args: [...R, peer: string, reason: string]): Result<Reply, Context>
+    rtcNotifyCloseRoom (...args: [...R, reason: string]): Result<Reply | null, Context>
+    rtcNotifySend (...args: [...R, frame: string, to: string]): Result<number, Context>
     rtcNotifyCondemn (marker: string, judgedBy: string): Result<number, Context>
   }
 }

@@ -8,8 +8,8 @@ import { RedisHealth } from './redis-health.js'
 import { goneMarker, LivenessJudge } from './redis-liveness.js'
 import { MessageKind, parseInstanceMessage, storeScripts, type BufferReply, type Reply } from './redis-scripts.js'
 import type {
-  ClaimResult, ExpiryResult, Frame, PeerSink, PresenceState, QueueLimits, RelayOutcome,
-  ReserveResult, RoomStore, SessionGrant, StoreContext, StoreLog
+  ClaimResult, Dismissal, ExpiryResult, Frame, KickResult, PeerSink, PresenceState, QueueLimits, RelayOutcome,
+  ReserveResult, RoomEnd, RoomListing, RoomStore, SeatInfo, SessionGrant, StoreContext, StoreLog
 } from './store.js'
 
 /** How to reach Redis, and the store's own settings. */
@@ -57,7 +57,10 @@ interface LocalConnection {
   held: Buffer[]
 }
 
-const presenceStates = new Set<string>(['joined', 'reconnecting', 'back'])
+const presenceStates = new Set<string>(['joined', 'reconnecting', 'back', 'left'])
+const dismissals = new Set<string>(['kicked', 'room-closed'])
+// Rooms a listing fetches at a time.
+const listingBatch = 100
 // A room whose only seat was just reserved expires if its handshake never ends either way.
 const reserveLeaseMs = 60_000
 // Token index entries only tell "wrong room" from "unknown"; they outlive any sane session.
@@ -87,6 +90,7 @@ export class RedisStore implements RoomStore {
   private limits: QueueLimits = { maxMessages: Infinity, maxBytes: Infinity, maxAgeMs: Infinity }
   private graceMs = 0
   private log: StoreLog = silentLog
+  private roomEnded: StoreContext['roomEnded']
   private instanceId = ''
   private beats = 0
   /** Registered under `instanceId` on the current connections. */
@@ -129,6 +133,7 @@ export class RedisStore implements RoomStore {
     this.limits = context.limits
     this.graceMs = context.graceMs
     this.log = context.log
+    this.roomEnded = context.roomEnded
     for (const client of [this.client, this.subscriber]) {
       client.on('error', (err: Error) => { if (this.available) this.log.warn({ err }, 'redis connection error') })
       client.on('close', () => this.lost())
@@ -175,12 +180,13 @@ export class RedisStore implements RoomStore {
     this.answerable.clear()
   }
 
-  reserve (roomId: string, peerId: string): Promise<ReserveResult> {
+  reserve (roomId: string, seat: SeatInfo, size: number): Promise<ReserveResult> {
+    const peerId = seat.peerId
     let sent = false
     return this.admit(0, () => {
       sent = true
       this.answer(roomId, peerId, '')
-      return this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs)
+      return this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs, seat.identity ?? '', size, Date.now())
     }).then(result => {
       if (result === 'full') this.unanswer(roomId, peerId, '')
       return result
@@ -193,13 +199,15 @@ export class RedisStore implements RoomStore {
     })
   }
 
-  async release (roomId: string, peerId: string): Promise<boolean> {
+  async release (roomId: string, peerId: string): Promise<RoomEnd | undefined> {
+    let reply
     try {
-      return await this.health.watch(this.client.rtcNotifyRelease(...this.keys(roomId), peerId)) === 1
+      reply = await this.health.watch(this.client.rtcNotifyRelease(...this.keys(roomId), peerId))
     } finally {
       // Sent after the script, on the same connection: Redis runs it after, answered or not.
       this.unanswer(roomId, peerId, '')
     }
+    return this.roomEndOf(reply, 0)
   }
 
   async attach (roomId: string, peerId: string, connectionId: string, sink: PeerSink): Promise<void> {
@@ -209,7 +217,7 @@ export class RedisStore implements RoomStore {
     let reply
     try {
       reply = await this.fetch(connection, () =>
-        this.client.rtcNotifyAttachBuffer(...this.keys(roomId), peerId, this.instanceId, connectionId))
+        this.client.rtcNotifyAttachBuffer(...this.keys(roomId), peerId, this.instanceId, connectionId, Date.now()))
     } catch (err) {
       this.forget(connection)
       throw err
@@ -221,10 +229,10 @@ export class RedisStore implements RoomStore {
     }
   }
 
-  relay (roomId: string, fromPeerId: string, frame: Frame): Promise<RelayOutcome> {
+  relay (roomId: string, fromPeerId: string, frame: Frame, to?: string): Promise<RelayOutcome> {
     const { maxMessages, maxBytes } = this.limits
     return this.admit(frame.length, () => this.client.rtcNotifyRelay(...this.keys(roomId), fromPeerId, frame, Date.now(),
-      finite(maxMessages), finite(maxBytes)))
+      finite(maxMessages), finite(maxBytes), to ?? ''))
   }
 
   async expire (roomId: string, fromPeerId: string, now: number): Promise<ExpiryResult> {
@@ -233,15 +241,15 @@ export class RedisStore implements RoomStore {
     return { dropped, nextExpiryAt: next < 0 ? null : next }
   }
 
-  async leave (roomId: string, peerId: string, connectionId: string): Promise<boolean> {
+  async leave (roomId: string, peerId: string, connectionId: string): Promise<RoomEnd | undefined> {
     return await this.end(roomId, peerId, connectionId, false)
   }
 
   async openSession (roomId: string, peerId: string, token: string): Promise<SessionGrant> {
-    const [granted, partner, fresh] = await this.admit(0, () => this.client.rtcNotifyOpenSession(...this.keys(roomId), peerId, token))
+    const [granted, others, fresh] = await this.admit(0, () => this.client.rtcNotifyOpenSession(...this.keys(roomId), peerId, token))
     // Best effort: without it, a token tried in another room is called unknown rather than wrong.
-    if (fresh === 1) this.quietly(this.client.set(this.tokenKey(granted), roomId, 'PX', tokenIndexMs))
-    return { token: granted, partner }
+    if (fresh === 1) this.indexToken(granted, roomId)
+    return { token: granted, others: parseOthers(others).map(({ instance: _, ...other }) => other) }
   }
 
   async suspend (roomId: string, peerId: string, connectionId: string): Promise<boolean> {
@@ -249,25 +257,72 @@ export class RedisStore implements RoomStore {
     let kept
     try {
       kept = await this.health.watch(this.client.rtcNotifySuspend(...this.keys(roomId), peerId, connectionId,
-        Date.now() + this.graceMs, this.graceMs + 2 * this.livenessMs))
+        Date.now() + this.graceMs, this.graceMs + 2 * this.livenessMs, Date.now()))
     } catch (err) {
       // Redis may still suspend the seat once it answers, and the caller runs no grace timer for
       // a suspension that failed: this store ends the grace period itself.
-      if (isCommandTimeout(err)) this.after(this.graceMs, () => this.end(roomId, peerId, connectionId, true))
+      if (isCommandTimeout(err)) this.after(this.graceMs, () => this.expireGrace(roomId, peerId, connectionId))
       throw err
     }
     if (kept !== 1) this.unanswer(roomId, peerId, connectionId)
     return kept === 1
   }
 
-  async claim (roomId: string, token: string): Promise<ClaimResult> {
-    const peerId = await this.admit(0, () => this.client.rtcNotifyClaim(...this.keys(roomId), token))
-    if (peerId !== null) return { ok: true, peerId }
+  async claim (roomId: string, token: string, nextToken: string, identity: string | undefined): Promise<ClaimResult> {
+    const [status, peerId, seatIdentity] = await this.admit(0, () => this.client.rtcNotifyClaim(...this.keys(roomId), token, nextToken, identity ?? ''))
+    if (status === 'ok') {
+      this.quietly(this.client.del(this.tokenKey(token)))
+      this.indexToken(nextToken, roomId)
+      return { ok: true, seat: seatInfo(peerId, seatIdentity) }
+    }
+    if (status === 'wrong_identity') return { ok: false, reason: 'wrong_identity' }
     const indexed = await this.health.watch(this.client.get(this.tokenKey(token)))
     if (indexed === null || indexed === roomId) return { ok: false, reason: 'unknown_token' }
     // The index may outlive the session; the token's own room has the last word.
-    const owner = await this.health.watch(this.client.rtcNotifyClaim(...this.keys(indexed), token))
-    return { ok: false, reason: owner === null ? 'unknown_token' : 'wrong_room' }
+    const [owner] = await this.health.watch(this.client.rtcNotifyClaim(...this.keys(indexed), token, '', ''))
+    return { ok: false, reason: owner === 'ok' ? 'wrong_room' : 'unknown_token' }
+  }
+
+  async kick (roomId: string, peerId: string, reason: string): Promise<KickResult> {
+    const reply = await this.admit(0, () => this.client.rtcNotifyKick(...this.keys(roomId), peerId, reason))
+    if (reply[0] === 'none') return { found: false }
+    if (reply[1] !== '') this.quietly(this.client.del(this.tokenKey(String(reply[1]))))
+    if (reply[0] === 'dismissed') return { found: true, connected: true }
+    const seat = JSON.parse(String(reply[reply.length - 1])) as SeatInfo
+    const ended = this.roomEndOf(reply.slice(3, -1), 0)
+    this.unanswer(roomId, peerId, this.answerable.get(roomId)?.get(peerId) ?? '')
+    return { found: true, connected: false, seat, ended }
+  }
+
+  async closeRoom (roomId: string, reason: string): Promise<RoomEnd | undefined> {
+    const reply = await this.admit(0, () => this.client.rtcNotifyCloseRoom(...this.keys(roomId), reason))
+    return reply === null ? undefined : this.roomEndOf(reply, 0)
+  }
+
+  async send (roomId: string, frame: Frame, to?: string): Promise<boolean> {
+    return await this.admit(frame.length, () => this.client.rtcNotifySend(...this.keys(roomId), frame.toString(), to ?? '')) === 1
+  }
+
+  async room (roomId: string): Promise<RoomListing | undefined> {
+    const fields = await this.health.watch(this.client.hgetall(this.roomKey(roomId)))
+    return roomListing(roomId, fields)
+  }
+
+  async * rooms (): AsyncIterable<RoomListing> {
+    const pattern = `${this.prefix}{*}:room`
+    let cursor = '0'
+    do {
+      const [next, keys] = await this.health.watch(this.client.scan(cursor, 'MATCH', pattern, 'COUNT', listingBatch))
+      cursor = next
+      if (keys.length === 0) continue
+      const pipeline = this.client.pipeline()
+      for (const key of keys) pipeline.hgetall(key)
+      const all = pipelineResults(await pipeline.exec()) as Array<Record<string, string>>
+      for (let i = 0; i < keys.length; i++) {
+        const listing = roomListing(this.roomIdOf(keys[i]), all[i])
+        if (listing !== undefined) yield listing
+      }
+    } while (cursor !== '0')
   }
 
   // A command made on behalf of a frame or a join: refused at once, without sending anything,
@@ -294,7 +349,14 @@ export class RedisStore implements RoomStore {
     connection.fetching++
     try {
       const reply = await this.health.watch(script())
-      for (let i = 1; i < reply.length; i++) connection.sink.deliver(reply[i] as Buffer)
+      const status = String(reply[0])
+      if (status === 'attached' || status === 'resynced') {
+        if (status === 'attached') {
+          const others = parseOthers(String(reply[2])).map(({ peerId, identity }) => seatInfo(peerId, identity))
+          connection.sink.welcome(Number(reply[1]), others)
+        }
+        for (let i = 3; i < reply.length; i++) connection.sink.deliver(reply[i] as Buffer)
+      }
       return reply
     } finally {
       if (--connection.fetching === 0 && connection.held.length > 0) {
@@ -305,7 +367,7 @@ export class RedisStore implements RoomStore {
     }
   }
 
-  private async end (roomId: string, peerId: string, connectionId: string, onlyIfSuspended: boolean): Promise<boolean> {
+  private async end (roomId: string, peerId: string, connectionId: string, onlyIfSuspended: boolean): Promise<RoomEnd | undefined> {
     this.connections.delete(connectionId)
     let reply: Reply
     try {
@@ -313,8 +375,26 @@ export class RedisStore implements RoomStore {
     } finally {
       this.unanswer(roomId, peerId, connectionId)
     }
-    this.dropTokens(reply)
-    return reply[0] === 'ended'
+    if (reply[0] === 'left' && reply[1] !== undefined) this.quietly(this.client.del(this.tokenKey(String(reply[1]))))
+    return this.roomEndOf(reply, 0)
+  }
+
+  // A grace period this store keeps (a dead instance's, or one whose suspension timed out) ran out.
+  private async expireGrace (roomId: string, peerId: string, connectionId: string): Promise<void> {
+    const end = await this.end(roomId, peerId, connectionId, true)
+    if (end !== undefined) this.roomEnded?.(roomId, end, 'grace-expired')
+  }
+
+  // The room's end, when reply[at] says it ended; its tokens' index entries are dropped.
+  private roomEndOf (reply: Reply, at: number): RoomEnd | undefined {
+    if (reply[at] !== 'ended') return undefined
+    const tokens = reply.slice(at + 3).map(token => this.tokenKey(String(token)))
+    if (tokens.length > 0) this.quietly(this.client.del(...tokens))
+    return { createdAt: Number(reply[at + 1]), unbound: JSON.parse(String(reply[at + 2])) as SeatInfo[] }
+  }
+
+  private indexToken (token: string, roomId: string): void {
+    this.quietly(this.client.set(this.tokenKey(token), roomId, 'PX', tokenIndexMs))
   }
 
   // A message from another instance (or this one) for a local connection.
@@ -336,14 +416,21 @@ export class RedisStore implements RoomStore {
         connection.sink.end()
         break
       case MessageKind.Presence: {
-        const state = message.toString('utf8', payload)
-        if (presenceStates.has(state)) connection.sink.presence(state as PresenceState)
+        const [state, peerId, identity] = message.toString('utf8', payload).split('|', 3)
+        if (presenceStates.has(state)) connection.sink.presence(state as PresenceState, seatInfo(peerId, identity))
         break
       }
       case MessageKind.Replace:
         this.forget(connection)
         connection.sink.replace()
         break
+      case MessageKind.Dismiss: {
+        const text = message.toString('utf8', payload)
+        const bar = text.indexOf('|')
+        const why = text.slice(0, bar)
+        if (dismissals.has(why)) connection.sink.dismiss(why as Dismissal, text.slice(bar + 1))
+        break
+      }
     }
   }
 
@@ -371,11 +458,6 @@ export class RedisStore implements RoomStore {
     if (seats.size > 0) return
     this.answerable.delete(roomId)
     this.quietly(this.client.srem(this.roomsKey(this.instanceId), roomId))
-  }
-
-  private dropTokens (reply: Reply): void {
-    if (reply[0] !== 'ended' || reply.length < 2) return
-    this.quietly(this.client.del(...reply.slice(1).map(token => this.tokenKey(String(token)))))
   }
 
   // --- Liveness, recovery and reclaiming the seats of dead instances ---
@@ -521,16 +603,17 @@ export class RedisStore implements RoomStore {
     await this.client.sadd(this.roomsKey(this.instanceId), roomId)
     const reply = await this.client.rtcNotifyReap(...this.keys(roomId), dead, this.instanceId, Date.now(), this.graceMs,
       this.graceMs + 2 * this.livenessMs)
-    if (reply[0] === 'ended') {
+    const end = this.roomEndOf(reply, 0)
+    if (end !== undefined) {
       this.log.info({ room: roomId }, 'room deleted: a peer\'s instance died')
-      this.dropTokens(reply)
+      this.roomEnded?.(roomId, end, 'instance-lost')
     }
     for (let i = 1; reply[0] === 'adopted' && i < reply.length; i += 3) {
       const peerId = String(reply[i])
       const connectionId = String(reply[i + 1])
       this.answer(roomId, peerId, connectionId)
       // The dead instance's grace timer: a leave, unless the peer came back meanwhile.
-      this.after(Number(reply[i + 2]) - Date.now(), () => this.end(roomId, peerId, connectionId, true))
+      this.after(Number(reply[i + 2]) - Date.now(), () => this.expireGrace(roomId, peerId, connectionId))
     }
     if (!this.answerable.has(roomId)) await this.client.srem(this.roomsKey(this.instanceId), roomId)
   }
@@ -561,6 +644,7 @@ export class RedisStore implements RoomStore {
   }
 
   private roomKey (roomId: string): string { return `${this.prefix}{${roomId}}:room` }
+  private roomIdOf (roomKey: string): string { return roomKey.slice(this.prefix.length + 1, -'}:room'.length) }
   private queueKey (roomId: string): string { return `${this.prefix}{${roomId}}:queue` }
   private liveKey (id: string): string { return `${this.prefix}instance:${id}` }
   private roomsKey (id: string): string { return `${this.prefix}instance:${id}:rooms` }
@@ -571,6 +655,39 @@ export class RedisStore implements RoomStore {
 /** Creates a Redis room store: `redisStore({ url: 'redis://127.0.0.1:6379' })` or `redisStore({ client })`. */
 export function redisStore (options: RedisStoreOptions): RedisStore {
   return new RedisStore(options)
+}
+
+/** A seat as the scripts give it: identity '' for none. */
+function seatInfo (peerId: string, identity: string | undefined): SeatInfo {
+  return identity === undefined || identity === '' ? { peerId } : { peerId, identity }
+}
+
+interface OtherSeat extends SeatInfo {
+  state: 'joining' | 'connected' | 'away'
+  /** The instance a connected seat is bound to. */
+  instance?: string
+}
+
+function parseOthers (json: string): OtherSeat[] {
+  return (JSON.parse(json) as OtherSeat[]).map(other => {
+    const seat: OtherSeat = { ...seatInfo(other.peerId, other.identity), state: other.state }
+    if (other.instance !== undefined) seat.instance = other.instance
+    return seat
+  })
+}
+
+/** A room's hash as a listing, or undefined when the room is gone. */
+function roomListing (roomId: string, fields: Record<string, string>): RoomListing | undefined {
+  if (fields.meta === undefined) return undefined
+  const meta = JSON.parse(fields.meta) as { size: number, createdAt: number }
+  const seats = []
+  for (const [name, value] of Object.entries(fields)) {
+    if (!name.startsWith('seat:')) continue
+    const seat = JSON.parse(value) as { peer: string, identity?: string, state: string, everBound: boolean, since?: number }
+    const state = seat.state === 'bound' ? 'connected' : seat.everBound ? 'away' : 'joining'
+    seats.push({ ...seatInfo(seat.peer, seat.identity), state, since: seat.since ?? meta.createdAt } as const)
+  }
+  return { roomId, size: meta.size, createdAt: meta.createdAt, seats }
 }
 
 // Lua reads numbers from strings; "Infinity" is not one.

@@ -14,19 +14,36 @@ export type { PresenceState } from '../wire.js'
 /** A frame as it is handed on: the bytes a client sent, or text the server made. */
 export type Frame = Buffer | string
 
+/** A seat as other peers and the app see it: its peer id and the identity `authorize` gave it. */
+export interface SeatInfo {
+  peerId: string
+  /** The peer's identity as JSON text, when `authorize` returned one. */
+  identity?: string
+}
+
+/** Why the app dismisses a peer: `kick` or `closeRoom`. */
+export type Dismissal = 'kicked' | 'room-closed'
+
 /**
  * What a store calls on a peer whose connection lives in this process. The store may call
  * these from a message of another process; they must not throw.
  */
 export interface PeerSink {
-  /** A NOTIFY frame from the partner, to be sent exactly as given. */
+  /**
+   * The room, as the peer finds it when its connection is bound (before any queued frame): its
+   * size, and the other seats in it.
+   */
+  welcome (size: number, others: SeatInfo[]): void
+  /** A frame for the peer (a NOTIFY from another peer, an APP frame), to be sent exactly as given. */
   deliver (frame: Frame): void
-  /** The partner left: the call is over and this connection is closed (1000). */
+  /** The other peer of a two-party room left: the call is over and this connection is closed (1000). */
   end (): void
-  /** The partner's presence changed; only peers holding a session pass it on. */
-  presence (state: PresenceState): void
+  /** Another peer of the room joined, dropped, came back or left. */
+  presence (state: PresenceState, peer: SeatInfo): void
   /** Another connection resumed this peer's seat: this one is closed (4001). */
   replace (): void
+  /** The app dismissed the peer (4003) or closed its room (4004); `reason` is the app's words. */
+  dismiss (why: Dismissal, reason: string): void
 }
 
 /** Limits on what a room may hold for a peer that is not connected. */
@@ -50,6 +67,11 @@ export interface StoreContext {
   /** Milliseconds a dropped session peer keeps its seat (0: sessions off). */
   graceMs: number
   log: StoreLog
+  /**
+   * Called when the store itself ends a room, not in answer to a call of the manager's: a grace
+   * period it was keeping ran out, or the instance a peer was connected to died.
+   */
+  roomEnded?: (roomId: string, end: RoomEnd, reason: 'grace-expired' | 'instance-lost') => void
 }
 
 /** The part of a pino logger a store uses. */
@@ -63,13 +85,48 @@ export interface StoreLog {
 export type ReserveResult = 'created' | 'joined' | 'full'
 
 /**
- * The result of handing a frame to the partner:
- * - `delivered`: sent to the partner's connection (possibly in another process);
- * - `queued`: the partner is not connected; the frame waits for it;
- * - `queue_full`: the partner is not connected and the queue is at its limit; not stored;
- * - `gone`: the room no longer exists (the call ended while the frame was in flight).
+ * The result of handing a frame on to the other peers of a room (or to one, `to`):
+ * - `delivered`: sent to every connected recipient (possibly in another process), and queued
+ *   for those not connected;
+ * - `queued`: no recipient is connected; the frame waits for them (or, with nobody else in the
+ *   room, for the next peer to join);
+ * - `queue_full`: the frame had to wait and the queue is at its limit; not stored, nor sent;
+ * - `no_peer`: `to` names no peer of the room;
+ * - `gone`: the room, or the sender's seat, no longer exists (the call ended meanwhile).
  */
-export type RelayOutcome = 'delivered' | 'queued' | 'queue_full' | 'gone'
+export type RelayOutcome = 'delivered' | 'queued' | 'queue_full' | 'no_peer' | 'gone'
+
+/** A room that ended. */
+export interface RoomEnd {
+  /** When it was created (ms since epoch). */
+  createdAt: number
+  /** Its seats that had no connection when it ended (session peers away), whose leave this is too. */
+  unbound: SeatInfo[]
+}
+
+/** What became of a seat the app kicked. */
+export type KickResult =
+  | { found: false }
+  /** Its connection is being dismissed; its own process reports the leave. */
+  | { found: true, connected: true }
+  /** It had no connection (away or joining): the seat was taken back here, and maybe the room ended. */
+  | { found: true, connected: false, seat: SeatInfo, ended: RoomEnd | undefined }
+
+/** A seat as a room listing shows it. */
+export interface SeatListing extends SeatInfo {
+  /** `joining`: taken at a handshake, not yet bound; `connected`; `away`: a session peer that dropped. */
+  state: 'joining' | 'connected' | 'away'
+  /** When it entered that state (ms since epoch). */
+  since: number
+}
+
+/** A room as a listing shows it. */
+export interface RoomListing {
+  roomId: string
+  size: number
+  createdAt: number
+  seats: SeatListing[]
+}
 
 /** The result of expiring old queued messages a sender left for an absent partner. */
 export interface ExpiryResult {
@@ -79,16 +136,16 @@ export interface ExpiryResult {
   nextExpiryAt: number | null
 }
 
-/** A session's token, and the partner's presence when it was issued. */
+/** A session's token, and the other seats of the room when it was issued. */
 export interface SessionGrant {
   token: string
-  partner: 'absent' | 'connected' | 'away'
+  others: Array<SeatInfo & { state: 'joining' | 'connected' | 'away' }>
 }
 
 /** The seat a resume token names. */
 export type ClaimResult =
-  | { ok: true, peerId: string }
-  | { ok: false, reason: 'unknown_token' | 'wrong_room' }
+  | { ok: true, seat: SeatInfo }
+  | { ok: false, reason: 'unknown_token' | 'wrong_room' | 'wrong_identity' }
 
 export interface RoomStore {
   /** Connects the store; called once by the room manager before any other call. */
@@ -105,51 +162,77 @@ export interface RoomStore {
   readonly available: boolean
 
   /**
-   * Takes a seat for `peerId` in `roomId`, atomically: a room holds two seats at most.
-   * A seat taken here is held until `attach`, `release` or `leave`.
+   * Takes a seat for `seat.peerId` in `roomId`, atomically: a room holds `size` seats at most,
+   * `size` being given when the room is created (2, the original protocol, unless the app said
+   * otherwise). A seat taken here is held until `attach`, `release` or `leave`.
    */
-  reserve (roomId: string, peerId: string): Promise<ReserveResult>
+  reserve (roomId: string, seat: SeatInfo, size: number): Promise<ReserveResult>
   /**
    * Gives back a seat whose connection never opened; the room goes when it is empty.
-   * @returns whether the room was deleted
+   * @returns the room's end, when this ended it
    */
-  release (roomId: string, peerId: string): Promise<boolean>
+  release (roomId: string, peerId: string): Promise<RoomEnd | undefined>
   /**
-   * Binds a connection to a reserved or resumed seat. Frames queued for the peer are
-   * delivered to `sink` in order before anything else. A connection already bound to the
-   * seat is replaced (its sink's `replace`). The partner hears `joined` or, after a
-   * suspension, `back`.
+   * Binds a connection to a reserved or resumed seat: `sink.welcome` first, then the frames
+   * queued for the peer, in order, before anything else. A connection already bound to the
+   * seat is replaced (its sink's `replace`). The other peers hear `joined` or, after a
+   * suspension, `back`: in a two-party room only peers holding a session pass it on.
    * @param connectionId unique per connection; later calls about the seat name it
    */
   attach (roomId: string, peerId: string, connectionId: string, sink: PeerSink): Promise<void>
   /**
-   * Hands a frame from `fromPeerId` to the other peer of the room, or queues it.
-   * May answer synchronously (an in-process store does), so the hot path stays cheap. A store
-   * whose backend does not answer rejects at once, without holding the frame.
+   * Hands a frame from `fromPeerId` to the other peers of the room (or to `to` only), or
+   * queues it for those not connected. May answer synchronously (an in-process store does), so
+   * the hot path stays cheap. The frame is sent as given: the same bytes to every recipient. A
+   * store whose backend does not answer rejects at once, without holding the frame.
    */
-  relay (roomId: string, fromPeerId: string, frame: Frame): RelayOutcome | Promise<RelayOutcome>
+  relay (roomId: string, fromPeerId: string, frame: Frame, to?: string): RelayOutcome | Promise<RelayOutcome>
   /** Drops messages `fromPeerId` queued that are older than `limits.maxAgeMs` at `now`. */
   expire (roomId: string, fromPeerId: string, now: number): Promise<ExpiryResult>
   /**
-   * Ends the call: the partner's connection is ended, all queued messages are dropped and the
-   * room is deleted. A no-op when the seat is now bound to another connection.
-   * @returns whether this call ended the room
+   * The peer leaves: what it queued, and what was queued for it, is dropped. In a two-party
+   * room this ends the call: the other peer's connection is ended and the room deleted. In a
+   * group room the others hear `left`, and the room goes with its last seat. A no-op when the
+   * seat is now bound to another connection.
+   * @returns the room's end, when this ended it
    */
-  leave (roomId: string, peerId: string, connectionId: string): Promise<boolean>
+  leave (roomId: string, peerId: string, connectionId: string): Promise<RoomEnd | undefined>
 
   /**
-   * Gives a connected seat a resume token (`token`, or the one it already has), and says
-   * where its partner is, so the peer can be told at once.
+   * Gives a connected seat a resume token (`token`, or the one it already has), and lists the
+   * other seats, so the peer can be told at once.
    */
   openSession (roomId: string, peerId: string, token: string): Promise<SessionGrant>
   /**
    * Keeps the seat of a dropped session peer for `graceMs`: frames for it are queued and the
-   * partner hears `reconnecting`. Returns false when the room is already gone.
+   * other peers hear `reconnecting`. Returns false when the room is already gone.
    */
   suspend (roomId: string, peerId: string, connectionId: string): Promise<boolean>
   /**
    * Finds the seat a resume token belongs to and, atomically, replaces the token with
-   * `nextToken`: a token is good for one resume.
+   * `nextToken`: a token is good for one resume. The seat's identity must be `identity` (the
+   * same JSON text), or the token is left as it was and the claim refused.
    */
-  claim (roomId: string, token: string, nextToken: string): Promise<ClaimResult>
+  claim (roomId: string, token: string, nextToken: string, identity: string | undefined): Promise<ClaimResult>
+
+  /**
+   * The app takes a seat back: its token is dropped (no resume), its connection, wherever it
+   * is, dismissed (`kicked`); a seat without a connection leaves here and now.
+   */
+  kick (roomId: string, peerId: string, reason: string): Promise<KickResult>
+  /**
+   * The app closes a room: every connection, wherever it is, is dismissed (`room-closed`), and
+   * the room and its tokens are deleted.
+   * @returns the room's end, or undefined when there was no such room
+   */
+  closeRoom (roomId: string, reason: string): Promise<RoomEnd | undefined>
+  /**
+   * A frame from the app to the connected peers of a room (or to `to` only), wherever they are.
+   * @returns whether the room (and `to`) was found
+   */
+  send (roomId: string, frame: Frame, to?: string): Promise<boolean>
+  /** A room as it is now, or undefined. */
+  room (roomId: string): Promise<RoomListing | undefined>
+  /** Every room, a few at a time: never all of them in one array. */
+  rooms (): AsyncIterable<RoomListing>
 }

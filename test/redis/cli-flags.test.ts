@@ -24,7 +24,7 @@ t.test('wrong values are one-line usage errors', async t => {
     [['--redis', 'redis://h', '--workers', '0'], /invalid --workers "0"/],
     [['--queue-max-messages', '0'], /invalid --queue-max-messages "0"/],
     [['--queue-max-bytes', '1.5'], /invalid --queue-max-bytes "1.5"/],
-    [['--queue-max-age', '0'], /invalid --queue-max-age "0": expected a number of seconds above 0/],
+    [['--queue-max-age', '-1'], /invalid --queue-max-age "-1": expected a number of seconds, 0 or more/],
     [['--queue-max-age', 'soon'], /invalid --queue-max-age "soon"/]
   ]
   for (const [argv, message] of cases) t.throws(() => parseCli(argv), { name: 'UsageError', message }, argv.join(' '))

@@ -27,9 +27,9 @@ async function setup (t: Test, options: Partial<RedisStoreOptions>, context?: Pa
 /** A call between p1 on `a` and p2 on `b`; returns the sink of p2. */
 async function call (a: RedisStore, b: RedisStore, r: string): Promise<RecordingSink> {
   const partner = new RecordingSink()
-  await a.reserve(r, 'p1')
+  await a.reserve(r, { peerId: 'p1' }, 2)
   await a.attach(r, 'p1', `c1-${r}`, new RecordingSink())
-  await b.reserve(r, 'p2')
+  await b.reserve(r, { peerId: 'p2' }, 2)
   await b.attach(r, 'p2', `c2-${r}`, partner)
   return partner
 }
@@ -48,7 +48,7 @@ t.test('a hung Redis: commands time out, then frames and joins are refused at on
   t.equal(a.available, false, 'a timeout makes the store unavailable')
   await until(() => !b.available, 5000)
   t.equal(await outcome(a.relay(r, 'p1', 'refused')), 'FST_RTC_NOTIFY_REDIS_UNAVAILABLE', 'a frame is refused, not sent')
-  t.equal(await outcome(a.reserve(room(), 'p')), 'FST_RTC_NOTIFY_REDIS_UNAVAILABLE', 'so is a join')
+  t.equal(await outcome(a.reserve(room(), { peerId: 'p' }, 2)), 'FST_RTC_NOTIFY_REDIS_UNAVAILABLE', 'so is a join')
   t.equal(await outcome(a.openSession(r, 'p1', 'token')), 'FST_RTC_NOTIFY_REDIS_UNAVAILABLE')
 
   redis.resume()
@@ -78,10 +78,10 @@ t.test('a join that timed out takes no seat once Redis answers again', async t =
   const { redis, a, b } = await setup(t, { commandTimeoutMs: 300 })
   const r = room()
   redis.pause()
-  t.equal(await outcome(a.reserve(r, 'p1')), 'Command timed out')
+  t.equal(await outcome(a.reserve(r, { peerId: 'p1' }, 2)), 'Command timed out')
   redis.resume()
   await until(() => a.available, 10_000)
-  t.equal(await b.reserve(r, 'p2'), 'created', 'the seat Redis took late was given back')
+  t.equal(await b.reserve(r, { peerId: 'p2' }, 2), 'created', 'the seat Redis took late was given back')
 })
 
 t.test('a suspension that timed out still ends with its grace period', async t => {
@@ -100,7 +100,7 @@ t.test('a suspension that timed out still ends with its grace period', async t =
 t.test('close() does not wait on a hung Redis', async t => {
   const { redis, a } = await setup(t, { commandTimeoutMs: 500 })
   const r = room()
-  await a.reserve(r, 'p1')
+  await a.reserve(r, { peerId: 'p1' }, 2)
   await a.attach(r, 'p1', 'c1', new RecordingSink())
   redis.pause()
   // The store has not noticed yet: it tries to say goodbye, and gives up after the command timeout.

@@ -32,16 +32,16 @@ const room = (): string => `redis-store-${++rooms}`
 t.test('a room\'s keys share its hash tag, and nothing of it is left after the call', async t => {
   const [a, b] = [await started(t, { prefix: 'keys-test:' }), await started(t, { prefix: 'keys-test:' })]
   const r = room()
-  await a.reserve(r, 'p1')
+  await a.reserve(r, { peerId: 'p1' }, 2)
   await a.attach(r, 'p1', 'c1', new RecordingSink())
   await a.relay(r, 'p1', 'queued')
   await a.openSession(r, 'p1', 'token-1')
   const roomKeys = (await admin.keys('keys-test:*')).filter(key => key.includes(r)).sort()
   t.same(roomKeys, [`keys-test:{${r}}:queue`, `keys-test:{${r}}:room`], 'two keys, one hash tag: one Cluster slot')
   const q = new RecordingSink()
-  await b.reserve(r, 'p2')
+  await b.reserve(r, { peerId: 'p2' }, 2)
   await b.attach(r, 'p2', 'c2', q)
-  t.equal(await a.leave(r, 'p1', 'c1'), true)
+  t.ok(await a.leave(r, 'p1', 'c1'))
   await until(() => q.events.includes('end'))
   await until(async () => (await admin.keys('keys-test:*')).every(key => key.startsWith('keys-test:instance')))
   t.same((await admin.keys('keys-test:*')).filter(key => !/^keys-test:instances?[:]?/.test(key)), [], 'no room, queue or token key left')
@@ -55,10 +55,10 @@ t.test('many calls come and go, some with sessions: nothing is left in Redis', a
   const [a, b] = [await started(t, { prefix }), await started(t, { prefix })]
   for (let i = 0; i < 200; i++) {
     const r = room()
-    await a.reserve(r, 'p1')
+    await a.reserve(r, { peerId: 'p1' }, 2)
     await a.attach(r, 'p1', `c1-${i}`, new RecordingSink())
     await a.relay(r, 'p1', 'queued for p2')
-    await b.reserve(r, 'p2')
+    await b.reserve(r, { peerId: 'p2' }, 2)
     await b.attach(r, 'p2', `c2-${i}`, new RecordingSink())
     await b.relay(r, 'p2', 'live')
     if (i % 3 === 0) {
@@ -71,11 +71,11 @@ t.test('many calls come and go, some with sessions: nothing is left in Redis', a
     } else {
       await b.leave(r, 'p2', `c2-${i}`)
       // What the room manager's grace timer does for a suspended peer.
-      if (i % 3 === 0) t.equal(await a.leave(r, 'p1', `c1-${i}`), false, 'the call had already ended')
+      if (i % 3 === 0) t.equal(await a.leave(r, 'p1', `c1-${i}`), undefined, 'the call had already ended')
     }
     if (i % 5 === 0) {
       const other = room()
-      await b.reserve(other, 'p3')
+      await b.reserve(other, { peerId: 'p3' }, 2)
       await b.release(other, 'p3')
     }
   }
@@ -97,8 +97,8 @@ t.test('redisStore({ client }) takes the client\'s settings and leaves the clien
   const stores = [redisStore({ client }), redisStore({ client })]
   for (const store of stores) await store.start(testContext())
   const r = room()
-  t.equal(await stores[0].reserve(r, 'p1'), 'created')
-  t.equal(await stores[1].reserve(r, 'p2'), 'joined', 'both stores work')
+  t.equal(await stores[0].reserve(r, { peerId: 'p1' }, 2), 'created')
+  t.equal(await stores[1].reserve(r, { peerId: 'p2' }, 2), 'joined', 'both stores work')
   t.same(listeners(), before, 'no listener added to the caller\'s client')
   t.notOk('rtcNotifyReserve' in client, 'no command defined on the caller\'s client')
   for (const store of stores) await store.close()
@@ -137,10 +137,10 @@ async function splitAcrossInstances (t: Test, graceMs?: number, session = false)
   await gone.start(testContext(context))
   const r = room()
   const partner = new RecordingSink()
-  await gone.reserve(r, 'p1')
+  await gone.reserve(r, { peerId: 'p1' }, 2)
   await gone.attach(r, 'p1', 'c1', new RecordingSink())
   const token = session ? (await gone.openSession(r, 'p1', `token-${r}`)).token : undefined
-  await survivor.reserve(r, 'p2')
+  await survivor.reserve(r, { peerId: 'p2' }, 2)
   await survivor.attach(r, 'p2', 'c2', partner)
   return { survivor, gone, r, partner, token }
 }
@@ -149,16 +149,16 @@ t.test('an instance gone with bound seats: the others end its calls', async t =>
   const { survivor, gone, r, partner } = await splitAcrossInstances(t)
   await gone.close()
   await until(() => partner.events.includes('end'), 10_000)
-  t.equal(await survivor.reserve(r, 'p3'), 'created', 'the room was deleted')
+  t.equal(await survivor.reserve(r, { peerId: 'p3' }, 2), 'created', 'the room was deleted')
 })
 
 t.test('an instance gone with a suspended session seat: the others keep the grace period', async t => {
   const { survivor, gone, r, partner, token } = await splitAcrossInstances(t, 500, true)
   await gone.suspend(r, 'p1', 'c1')
   await gone.close()
-  t.equal(await survivor.reserve(r, 'p3'), 'full', 'the seat is held')
+  t.equal(await survivor.reserve(r, { peerId: 'p3' }, 2), 'full', 'the seat is held')
   await until(() => partner.events.includes('end'), 10_000)
-  t.same(await survivor.claim(r, token!), { ok: false, reason: 'unknown_token' }, 'the grace period ended the call')
+  t.same(await survivor.claim(r, token!, 'next', undefined), { ok: false, reason: 'unknown_token' }, 'the grace period ended the call')
 })
 
 t.test('a session seat of an instance gone while connected is suspended, and can be resumed elsewhere', async t => {
@@ -166,7 +166,7 @@ t.test('a session seat of an instance gone while connected is suspended, and can
   await gone.close()
   await until(() => partner.events.includes('presence reconnecting'), 10_000)
   t.equal(await survivor.relay(r, 'p2', 'for the resumed peer'), 'queued')
-  t.same(await survivor.claim(r, token!), { ok: true, peerId: 'p1' })
+  t.same(await survivor.claim(r, token!, 'next', undefined), { ok: true, seat: { peerId: 'p1' } })
   const back = new RecordingSink()
   await survivor.attach(r, 'p1', 'c3', back)
   t.same(back.frames(), ['for the resumed peer'])
@@ -178,9 +178,9 @@ t.test('frames published while an instance\'s subscriber is cut are queued and d
   const r = room()
   const pa = new RecordingSink()
   const pb = new RecordingSink()
-  await a.reserve(r, 'p1')
+  await a.reserve(r, { peerId: 'p1' }, 2)
   await a.attach(r, 'p1', 'c1', pa)
-  await b.reserve(r, 'p2')
+  await b.reserve(r, { peerId: 'p2' }, 2)
   await b.attach(r, 'p2', 'c2', pb)
   await admin.client('KILL', 'TYPE', 'pubsub')
   const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => b.relay(r, 'p2', `${i}`)))
@@ -200,14 +200,14 @@ t.test('Redis restarting: unavailable, failing fast, then back; calls that lived
   t.teardown(() => store.close())
   const r = room()
   const sink = new RecordingSink()
-  await store.reserve(r, 'p1')
+  await store.reserve(r, { peerId: 'p1' }, 2)
   await store.attach(r, 'p1', 'c1', sink)
   await own.stop()
   await until(() => !store.available)
   await t.rejects(Promise.resolve(store.relay(r, 'p1', 'x')), 'commands fail while Redis is away')
-  await t.rejects(store.reserve(room(), 'p'))
+  await t.rejects(store.reserve(room(), { peerId: 'p' }, 2))
   await own.restart()
   await until(() => store.available, 10_000)
   await until(() => sink.events.includes('end'))
-  t.equal(await store.reserve(r, 'p2'), 'created', 'serving again')
+  t.equal(await store.reserve(r, { peerId: 'p2' }, 2), 'created', 'serving again')
 })

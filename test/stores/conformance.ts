@@ -2,7 +2,7 @@
 // stores that share their rooms: for an in-process store the same one twice, for Redis two
 // instances, so every rule is also checked across instances.
 import type { Test } from 'tap'
-import type { Frame, PeerSink, PresenceState, QueueLimits, RoomStore, StoreContext } from '../../lib/index.js'
+import type { Dismissal, Frame, PeerSink, PresenceState, QueueLimits, RoomStore, SeatInfo, StoreContext } from '../../lib/index.js'
 import { until } from '../helpers/client.js'
 
 /** Makes the stores under test. */
@@ -14,10 +14,20 @@ export interface StoreFixture {
 /** A PeerSink that records what the store did to it. */
 export class RecordingSink implements PeerSink {
   readonly events: string[] = []
+  /** What each `welcome` said: the room's size and the other seats. */
+  readonly welcomes: Array<{ size: number, others: SeatInfo[] }> = []
+  /** The seats PRESENCE changes were about, in order. */
+  readonly presences: Array<{ state: PresenceState, peer: SeatInfo }> = []
+  welcome (size: number, others: SeatInfo[]): void { this.welcomes.push({ size, others }) }
   deliver (frame: Frame): void { this.events.push(`deliver ${frame.toString()}`) }
   end (): void { this.events.push('end') }
-  presence (state: PresenceState): void { this.events.push(`presence ${state}`) }
+  presence (state: PresenceState, peer: SeatInfo): void {
+    this.events.push(`presence ${state}`)
+    this.presences.push({ state, peer })
+  }
+
   replace (): void { this.events.push('replace') }
+  dismiss (why: Dismissal, reason: string): void { this.events.push(`dismiss ${why} ${reason}`) }
   /** The frames delivered, in order. */
   frames (): string[] {
     return this.events.filter(e => e.startsWith('deliver ')).map(e => e.slice('deliver '.length))
@@ -41,7 +51,7 @@ interface TestPeer { peerId: string, connectionId: string, sink: RecordingSink }
 
 async function seat (store: RoomStore, roomId: string): Promise<TestPeer> {
   const peer = { peerId: id('peer'), connectionId: id('conn'), sink: new RecordingSink() }
-  const result = await store.reserve(roomId, peer.peerId)
+  const result = await store.reserve(roomId, { peerId: peer.peerId }, 2)
   if (result === 'full') throw new Error('room full')
   return peer
 }
@@ -83,17 +93,17 @@ export function conformance (t: Test, fixture: StoreFixture): void {
   t.test('reserve: created, joined, then full', async t => {
     const [a, b] = await fixture.open(t)
     const r = room()
-    t.equal(await a.reserve(r, id('p')), 'created')
-    t.equal(await b.reserve(r, id('p')), 'joined')
-    t.equal(await a.reserve(r, id('p')), 'full')
-    t.equal(await b.reserve(r, id('p')), 'full')
+    t.equal(await a.reserve(r, { peerId: id('p') }, 2), 'created')
+    t.equal(await b.reserve(r, { peerId: id('p') }, 2), 'joined')
+    t.equal(await a.reserve(r, { peerId: id('p') }, 2), 'full')
+    t.equal(await b.reserve(r, { peerId: id('p') }, 2), 'full')
   })
 
   t.test('racing reserves from both stores: exactly two seats', async t => {
     const [a, b] = await fixture.open(t)
     for (let round = 0; round < 5; round++) {
       const r = room()
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).reserve(r, id('p'))))
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).reserve(r, { peerId: id('p') }, 2)))
       t.same(results.filter(x => x !== 'full').sort(), ['created', 'joined'], `round ${round}`)
     }
   })
@@ -103,23 +113,23 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     const r = room()
     const p1 = id('p')
     const p2 = id('p')
-    await a.reserve(r, p1)
-    await b.reserve(r, p2)
-    t.equal(await b.release(r, p2), false, 'the room still has a seat')
-    t.equal(await b.reserve(r, id('p')), 'joined', 'the seat is free again')
+    await a.reserve(r, { peerId: p1 }, 2)
+    await b.reserve(r, { peerId: p2 }, 2)
+    t.equal(await b.release(r, p2), undefined, 'the room still has a seat')
+    t.equal(await b.reserve(r, { peerId: id('p') }, 2), 'joined', 'the seat is free again')
     const r2 = room()
-    await a.reserve(r2, p1)
-    t.equal(await a.release(r2, p1), true, 'the last seat deletes the room')
-    t.equal(await b.reserve(r2, id('p')), 'created')
+    await a.reserve(r2, { peerId: p1 }, 2)
+    t.ok(await a.release(r2, p1), 'the last seat deletes the room')
+    t.equal(await b.reserve(r2, { peerId: id('p') }, 2), 'created')
   })
 
   t.test('release of a bound seat does nothing', async t => {
     const [a, b] = await fixture.open(t)
     const r = room()
     const p = await connect(a, r)
-    t.equal(await a.release(r, p.peerId), false)
-    await b.reserve(r, id('p'))
-    t.equal(await b.reserve(r, id('p')), 'full', 'the bound seat still counts')
+    t.equal(await a.release(r, p.peerId), undefined)
+    await b.reserve(r, { peerId: id('p') }, 2)
+    t.equal(await b.reserve(r, { peerId: id('p') }, 2), 'full', 'the bound seat still counts')
   })
 
   t.test('attach: queued frames first, in order, then live ones; the partner hears "joined"', async t => {
@@ -248,16 +258,16 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     const r = room()
     const p = await connect(a, r)
     const q = await connect(b, r)
-    t.equal(await b.leave(r, q.peerId, 'not its connection'), false, 'another connection cannot leave for it')
-    t.equal(await a.leave(r, p.peerId, p.connectionId), true)
+    t.equal(await b.leave(r, q.peerId, 'not its connection'), undefined, 'another connection cannot leave for it')
+    t.ok(await a.leave(r, p.peerId, p.connectionId))
     await until(() => q.sink.events.includes('end'))
-    t.equal(await b.leave(r, q.peerId, q.connectionId), false, 'the room is already gone')
-    t.equal(await b.reserve(r, id('p')), 'created', 'the id is free at once')
+    t.equal(await b.leave(r, q.peerId, q.connectionId), undefined, 'the room is already gone')
+    t.equal(await b.reserve(r, { peerId: id('p') }, 2), 'created', 'the id is free at once')
 
     const r2 = room()
     const lone = await connect(a, r2)
     await a.relay(r2, lone.peerId, 'never delivered')
-    t.equal(await a.leave(r2, lone.peerId, lone.connectionId), true)
+    t.ok(await a.leave(r2, lone.peerId, lone.connectionId))
     const next = await connect(b, r2)
     const other = await connect(a, r2)
     await settle(a, r2, other, next)
@@ -275,7 +285,7 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     await b.attach(r, q.peerId, second.connectionId, second.sink)
     await until(() => q.sink.events.includes('replace'))
     t.same(q.sink.events, ['replace'])
-    t.equal(await b.leave(r, q.peerId, q.connectionId), false, 'the replaced connection no longer holds the seat')
+    t.equal(await b.leave(r, q.peerId, q.connectionId), undefined, 'the replaced connection no longer holds the seat')
     await settle(a, r, p, { ...q, ...second })
     t.same(p.sink.events, [], 'no presence change for the partner')
     t.equal(await b.relay(r, q.peerId, 'from the new one'), 'delivered')
@@ -298,22 +308,22 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     const r = room()
     const p = await connect(a, r)
     const grant = await a.openSession(r, p.peerId, 'token-p-' + r)
-    t.same(grant, { token: 'token-p-' + r, partner: 'absent' })
+    t.same(grant, { token: 'token-p-' + r, others: [] })
     t.same(await a.openSession(r, p.peerId, 'another'), grant, 'the seat keeps its first token')
     const q = await connect(b, r)
     await until(() => p.sink.events.includes('presence joined'))
-    t.same(await b.openSession(r, q.peerId, 'token-q-' + r), { token: 'token-q-' + r, partner: 'connected' })
+    t.same(await b.openSession(r, q.peerId, 'token-q-' + r), { token: 'token-q-' + r, others: [{ peerId: p.peerId, state: 'connected' }] })
 
     t.equal(await a.suspend(r, p.peerId, p.connectionId), true)
     await until(() => q.sink.events.includes('presence reconnecting'))
-    t.same(await b.openSession(r, q.peerId, 'x'), { token: 'token-q-' + r, partner: 'away' })
+    t.same(await b.openSession(r, q.peerId, 'x'), { token: 'token-q-' + r, others: [{ peerId: p.peerId, state: 'away' }] })
     for (let i = 0; i < 3; i++) t.equal(await b.relay(r, q.peerId, `while away ${i}`), 'queued')
-    t.equal(await b.reserve(r, id('p')), 'full', 'the seat is held')
+    t.equal(await b.reserve(r, { peerId: id('p') }, 2), 'full', 'the seat is held')
 
-    t.same(await a.claim(room(), 'token-p-' + r, 'unused'), { ok: false, reason: 'wrong_room' })
-    t.same(await b.claim(r, 'unknown', 'unused'), { ok: false, reason: 'unknown_token' })
-    t.same(await b.claim(r, 'token-p-' + r, 'token-p2-' + r), { ok: true, peerId: p.peerId })
-    t.same(await a.claim(r, 'token-p-' + r, 'again'), { ok: false, reason: 'unknown_token' }, 'a token is good for one resume')
+    t.same(await a.claim(room(), 'token-p-' + r, 'unused', undefined), { ok: false, reason: 'wrong_room' })
+    t.same(await b.claim(r, 'unknown', 'unused', undefined), { ok: false, reason: 'unknown_token' })
+    t.same(await b.claim(r, 'token-p-' + r, 'token-p2-' + r, undefined), { ok: true, seat: { peerId: p.peerId } })
+    t.same(await a.claim(r, 'token-p-' + r, 'again', undefined), { ok: false, reason: 'unknown_token' }, 'a token is good for one resume')
 
     const back = { connectionId: id('conn'), sink: new RecordingSink() }
     await b.attach(r, p.peerId, back.connectionId, back.sink)
@@ -321,22 +331,22 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     t.same(back.sink.frames(), ['while away 0', 'while away 1', 'while away 2'])
     await until(() => q.sink.events.includes('presence back'))
     t.notOk(p.sink.events.includes('replace'), 'a suspended connection is not replaced')
-    t.equal(await a.leave(r, p.peerId, p.connectionId), false, 'the old connection has no say any more')
+    t.equal(await a.leave(r, p.peerId, p.connectionId), undefined, 'the old connection has no say any more')
     t.equal(await b.relay(r, p.peerId, 'hello again'), 'delivered')
     await until(() => q.sink.frames().includes('hello again'))
-    t.same(await a.openSession(r, p.peerId, 'x'), { token: 'token-p2-' + r, partner: 'connected' }, 'the session goes on under the fresh token')
+    t.same(await a.openSession(r, p.peerId, 'x'), { token: 'token-p2-' + r, others: [{ peerId: q.peerId, state: 'connected' }] }, 'the session goes on under the fresh token')
 
-    t.equal(await b.leave(r, p.peerId, back.connectionId), true)
+    t.ok(await b.leave(r, p.peerId, back.connectionId))
     await until(() => q.sink.events.includes('end'))
-    t.same(await a.claim(r, 'token-p2-' + r, 'unused'), { ok: false, reason: 'unknown_token' }, 'tokens die with the room')
+    t.same(await a.claim(r, 'token-p2-' + r, 'unused', undefined), { ok: false, reason: 'unknown_token' }, 'tokens die with the room')
   })
 
   t.test('grace running out: leave with the suspended connection ends the partner', async t => {
     const [a, b] = await fixture.open(t)
     const { r, p, q, token } = await suspendedPair(a, b)
-    t.equal(await a.leave(r, p.peerId, p.connectionId), true)
+    t.ok(await a.leave(r, p.peerId, p.connectionId))
     await until(() => q.sink.events.includes('end'))
-    t.same(await b.claim(r, token, 'unused'), { ok: false, reason: 'unknown_token' })
+    t.same(await b.claim(r, token, 'unused', undefined), { ok: false, reason: 'unknown_token' })
   })
 
   t.test('suspend: false when the room is gone or the connection is not the seat\'s', async t => {
@@ -350,7 +360,7 @@ export function conformance (t: Test, fixture: StoreFixture): void {
   t.test('a peer asking for a session while its partner is away hears "away", then "back"', async t => {
     const [a, b] = await fixture.open(t)
     const { r, p, q } = await suspendedPair(a, b)
-    t.equal((await b.openSession(r, q.peerId, `token-q-${r}`)).partner, 'away')
+    t.same((await b.openSession(r, q.peerId, `token-q-${r}`)).others.map(o => o.state), ['away'])
     const back = { connectionId: id('conn'), sink: new RecordingSink() }
     await a.attach(r, p.peerId, back.connectionId, back.sink)
     await until(() => q.sink.events.includes('presence back'))
