@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { maxRoomSize } from './wire.js'
 
 /** The standalone server's configuration, as the command line gives it. */
 export interface CliConfig {
@@ -13,6 +14,7 @@ export interface CliConfig {
   logLevel: 'debug' | 'info' | 'fatal'
   heartbeat?: number
   resumeGrace?: number
+  roomSize?: number
   maxRooms?: number
   maxPeers?: number
   maxPayload?: number
@@ -61,6 +63,7 @@ Options:
       --origin URL             allow only this Origin header (403 otherwise); repeatable
       --heartbeat SECONDS      ping interval; a peer that misses a ping is dropped (default 30, 0: off)
       --resume-grace SECONDS   how long a dropped session peer may come back (default 30, 0: off)
+      --room-size N            peers in a room: 2 (a call ends when either leaves), up to 12 for group calls (default 2)
       --max-rooms N            refuse new rooms beyond N in this process (HTTP 503)
       --max-peers N            refuse new peers beyond N in this process (HTTP 503)
       --max-payload BYTES      largest frame the server relays; larger ones are answered failed (default 65536)
@@ -96,6 +99,7 @@ const flags = {
   origin: { type: 'string', multiple: true },
   heartbeat: { type: 'string' },
   'resume-grace': { type: 'string' },
+  'room-size': { type: 'string' },
   'max-rooms': { type: 'string' },
   'max-peers': { type: 'string' },
   'max-payload': { type: 'string' },
@@ -174,6 +178,7 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       logLevel: v.verbose ? 'debug' : v.quiet ? 'fatal' : 'info',
       heartbeat: seconds('--heartbeat', v.heartbeat),
       resumeGrace: seconds('--resume-grace', v['resume-grace']),
+      roomSize: roomSize(v['room-size']),
       maxRooms: count('--max-rooms', v['max-rooms']),
       maxPeers: count('--max-peers', v['max-peers']),
       maxPayload: count('--max-payload', v['max-payload']),
@@ -202,6 +207,12 @@ function seconds (flag: string, value: string | undefined): number | undefined {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
     throw new UsageError(`invalid ${flag} ${JSON.stringify(value)}: expected a number of seconds, 0 or more`)
   }
+  return n
+}
+
+function roomSize (value: string | undefined): number | undefined {
+  const n = count('--room-size', value, 2)
+  if (n !== undefined && n > maxRoomSize) throw new UsageError(`invalid --room-size ${JSON.stringify(value)}: at most ${maxRoomSize}`)
   return n
 }
 

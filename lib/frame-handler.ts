@@ -37,7 +37,7 @@ export interface FrameHandlerOptions {
   /** Told of each refusal (the `message:refused` event), when anyone listens. */
   refused?: RefusalListener
   /** Hands a valid NOTIFY on, as the bytes to send, to one peer (`to`) or every other one. */
-  relay (peer: Peer, frame: Frame, to: string | undefined, bytes: number): void
+  relay (peer: Peer, frame: Frame, to: string | undefined, bytes: number, inbound: InboundFrame): void
   /** Answers a valid GET. */
   answer (peer: Peer, request: GetRequest): void
 }
@@ -82,7 +82,7 @@ export class FrameHandler {
     const to = peer.inGroup ? recipientOf(inbound.frame) : undefined
     if (typeof to === 'object') return this.reject(peer, to, inbound)
     const frame = relayedFrame(data, inbound, peer.inGroup ? peer.peerId : undefined)
-    if (typeof frame === 'string' || Buffer.isBuffer(frame)) o.relay(peer, frame, to, data.length)
+    if (typeof frame === 'string' || Buffer.isBuffer(frame)) o.relay(peer, frame, to, data.length, inbound)
     else this.reject(peer, frame, inbound)
   }
 

@@ -6,7 +6,7 @@ import { identityOf, type NotifyEvents, type PeerLeftReason, type RoomEndedReaso
 import { FrameHandler, type ManagerLog, type ManagerMetrics } from './frame-handler.js'
 import { Heartbeat } from './heartbeat.js'
 import { Peer } from './peer.js'
-import { Failure, appFrame, successReply, type GetRequest } from './protocol.js'
+import { Failure, appFrame, successReply, type GetRequest, type InboundFrame } from './protocol.js'
 import { randomId } from './random-id.js'
 import { RateLimiter } from './rate-limiter.js'
 import { SeatLedger } from './seat-ledger.js'
@@ -116,10 +116,10 @@ export class RoomManager {
           this.events.fire('message:refused', { ...this.about(peer), code: failure.code })
         }
       },
-      relay: (peer, frame, to, bytes) => {
+      relay: (peer, frame, to, bytes, inbound) => {
         const outcome = this.store.relay(peer.roomId, peer.peerId, frame, to)
-        if (typeof outcome === 'string') this.relayed(peer, outcome, bytes)
-        else outcome.then(o => this.relayed(peer, o, bytes), err => this.frames.failed(peer, err))
+        if (typeof outcome === 'string') this.relayed(peer, outcome, bytes, inbound)
+        else outcome.then(o => this.relayed(peer, o, bytes, inbound), err => this.frames.failed(peer, err, inbound))
       },
       answer: (peer, request) => this.answerInOrder(peer, request)
     })
@@ -337,7 +337,7 @@ export class RoomManager {
     this.ledger.take(roomId)
   }
 
-  private relayed (peer: Peer, outcome: RelayOutcome, bytes: number): void {
+  private relayed (peer: Peer, outcome: RelayOutcome, bytes: number, inbound: InboundFrame): void {
     const metrics = this.options.metrics
     switch (outcome) {
       case 'delivered':
@@ -348,9 +348,9 @@ export class RoomManager {
         if (peer.expiryTimer === undefined && this.options.queueMaxAgeMs > 0) this.scheduleExpiry(peer, this.options.queueMaxAgeMs)
         break
       case 'queue_full':
-        return this.frames.reject(peer, Failure.QueueFull)
+        return this.frames.reject(peer, Failure.QueueFull, inbound)
       case 'no_peer':
-        return this.frames.reject(peer, Failure.UnknownPeer)
+        return this.frames.reject(peer, Failure.UnknownPeer, inbound)
       case 'gone':
         return
     }

@@ -59,6 +59,7 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
     origins: config.origins,
     heartbeatInterval: config.heartbeat,
     resumeGrace: config.resumeGrace,
+    roomSize: config.roomSize,
     maxRooms: config.maxRooms,
     maxPeers: config.maxPeers,
     maxPayload: config.maxPayload,
