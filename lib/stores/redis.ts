@@ -6,6 +6,7 @@ import { isCommandTimeout, pipelineResults, storeConnectionOptions, whenReady } 
 import { RedisUnavailableError, RedisUnreachableError } from './redis-errors.js'
 import { RedisHealth } from './redis-health.js'
 import { goneMarker, LivenessJudge } from './redis-liveness.js'
+import { LocalRooms, type LocalConnection } from './redis-local-rooms.js'
 import { MessageKind, parseInstanceMessage, storeScripts, type BufferReply, type Reply } from './redis-scripts.js'
 import type {
   ClaimResult, Dismissal, ExpiryResult, Frame, KickResult, PeerSink, PresenceState, QueueLimits, RelayOutcome,
@@ -45,17 +46,6 @@ export interface RedisStoreOptions {
 }
 
 type RoomKeys = [room: string, queue: string, channels: string]
-
-/** A connection of this process, as the store knows it. */
-interface LocalConnection {
-  roomId: string
-  peerId: string
-  connectionId: string
-  sink: PeerSink
-  /** Fetches of queued frames under way; messages wait in `held` until they are done. */
-  fetching: number
-  held: Buffer[]
-}
 
 const presenceStates = new Set<string>(['joined', 'reconnecting', 'back', 'left'])
 const dismissals = new Set<string>(['kicked', 'room-closed'])
@@ -100,6 +90,8 @@ export class RedisStore implements RoomStore {
   private recovering: Promise<void> | undefined
   private recoverAgain = false
   private readonly connections = new Map<string, LocalConnection>()
+  private readonly local = new LocalRooms()
+  private readonly relayCounts = { throughRedis: 0, direct: 0 }
   /** Seats this instance answers for: room id → peer id → connection id ('' while reserved). */
   private readonly answerable = new Map<string, Map<string, string>>()
   private readonly timers = new Set<NodeJS.Timeout>()
@@ -211,7 +203,8 @@ export class RedisStore implements RoomStore {
   }
 
   async attach (roomId: string, peerId: string, connectionId: string, sink: PeerSink): Promise<void> {
-    const connection: LocalConnection = { roomId, peerId, connectionId, sink, fetching: 0, held: [] }
+    // Nothing of a new connection's is on its way through Redis: it may relay directly at once.
+    const connection: LocalConnection = { roomId, peerId, connectionId, sink, fetching: 0, held: [], mode: 'direct', waiting: [] }
     this.connections.set(connectionId, connection)
     this.answer(roomId, peerId, connectionId)
     let reply
@@ -229,10 +222,32 @@ export class RedisStore implements RoomStore {
     }
   }
 
-  relay (roomId: string, fromPeerId: string, frame: Frame, to?: string): Promise<RelayOutcome> {
+  relay (roomId: string, fromPeerId: string, frame: Frame, to?: string): RelayOutcome | Promise<RelayOutcome> {
+    const sender = this.localConnection(roomId, fromPeerId)
+    if (sender !== undefined) {
+      // Every recipient is connected to this process: the frame goes straight to them, once no
+      // frame of this sender that went through Redis can still be on its way (the barrier).
+      const recipients = this.local.recipients(roomId, fromPeerId, to)
+      if (recipients !== undefined && sender.mode === 'direct') {
+        for (const recipient of recipients) recipient.sink.deliver(frame)
+        this.relayCounts.direct++
+        return 'delivered'
+      }
+      if (recipients !== undefined && sender.mode === 'redis') this.sendBarrier(sender)
+      // Relayed again once the barrier is back, in order.
+      if (sender.mode === 'switching') return new Promise(resolve => sender.waiting.push(() => resolve(this.relay(roomId, fromPeerId, frame, to))))
+      // Through Redis from here: going direct again takes another barrier.
+      sender.mode = 'redis'
+    }
     const { maxMessages, maxBytes } = this.limits
+    this.relayCounts.throughRedis++
     return this.admit(frame.length, () => this.client.rtcNotifyRelay(...this.keys(roomId), fromPeerId, frame, Date.now(),
       finite(maxMessages), finite(maxBytes), to ?? ''))
+  }
+
+  /** Frames relayed by this store: through Redis, or directly between connections of this process. */
+  relays (): { throughRedis: number, direct: number } {
+    return { ...this.relayCounts }
   }
 
   async expire (roomId: string, fromPeerId: string, now: number): Promise<ExpiryResult> {
@@ -253,7 +268,7 @@ export class RedisStore implements RoomStore {
   }
 
   async suspend (roomId: string, peerId: string, connectionId: string): Promise<boolean> {
-    this.connections.delete(connectionId)
+    this.letGo(connectionId, 'away')
     let kept
     try {
       kept = await this.health.watch(this.client.rtcNotifySuspend(...this.keys(roomId), peerId, connectionId,
@@ -351,10 +366,11 @@ export class RedisStore implements RoomStore {
       const reply = await this.health.watch(script())
       const status = String(reply[0])
       if (status === 'attached' || status === 'resynced') {
-        if (status === 'attached') {
-          const others = parseOthers(String(reply[2])).map(({ peerId, identity }) => seatInfo(peerId, identity))
-          connection.sink.welcome(Number(reply[1]), others)
-        }
+        const others = parseOthers(String(reply[2]))
+        // Frames of this process's other connections in the room may go straight to this one
+        // from now on, and its own to them.
+        this.local.bound(connection, others, peerId => this.localConnection(connection.roomId, peerId))
+        if (status === 'attached') connection.sink.welcome(Number(reply[1]), others.map(({ peerId, identity }) => seatInfo(peerId, identity)))
         for (let i = 3; i < reply.length; i++) connection.sink.deliver(reply[i] as Buffer)
       }
       return reply
@@ -368,7 +384,7 @@ export class RedisStore implements RoomStore {
   }
 
   private async end (roomId: string, peerId: string, connectionId: string, onlyIfSuspended: boolean): Promise<RoomEnd | undefined> {
-    this.connections.delete(connectionId)
+    this.letGo(connectionId, 'gone')
     let reply: Reply
     try {
       reply = await this.health.watch(this.client.rtcNotifyLeave(...this.keys(roomId), peerId, connectionId, onlyIfSuspended ? '1' : '0'))
@@ -393,6 +409,41 @@ export class RedisStore implements RoomStore {
     return { createdAt: Number(reply[at + 1]), unbound: JSON.parse(String(reply[at + 2])) as SeatInfo[] }
   }
 
+  // A message to this instance's own channel behind the sender's frames: Redis runs a
+  // connection's commands in order and a channel keeps its messages' order, so when it comes
+  // back every frame the sender relayed through Redis has reached this process.
+  private sendBarrier (sender: LocalConnection): void {
+    sender.mode = 'switching'
+    const id = sender.connectionId
+    this.health.watch(this.client.publish(this.channels + this.instanceId, `${MessageKind.Barrier}${Buffer.byteLength(id)}:${id}`))
+      .catch((err: unknown) => {
+        this.log.warn({ err }, 'redis store: could not switch a co-located room to direct relay')
+        this.switched(sender, 'redis')
+      })
+  }
+
+  private switched (sender: LocalConnection, mode: 'redis' | 'direct'): void {
+    if (sender.mode !== 'switching') return
+    sender.mode = mode
+    const waiting = sender.waiting
+    sender.waiting = []
+    for (const relay of waiting) relay()
+  }
+
+  // A local connection closed: its seat is away or gone, and no frame goes to it directly.
+  private letGo (connectionId: string, now: 'away' | 'gone'): void {
+    const connection = this.connections.get(connectionId)
+    if (connection === undefined) return
+    this.local.unbound(connection, now)
+    this.switched(connection, 'redis')
+    this.connections.delete(connectionId)
+  }
+
+  private localConnection (roomId: string, peerId: string): LocalConnection | undefined {
+    const connectionId = this.answerable.get(roomId)?.get(peerId)
+    return connectionId === undefined ? undefined : this.connections.get(connectionId)
+  }
+
   private indexToken (token: string, roomId: string): void {
     this.quietly(this.client.set(this.tokenKey(token), roomId, 'PX', tokenIndexMs))
   }
@@ -412,17 +463,24 @@ export class RedisStore implements RoomStore {
         connection.sink.deliver(message.subarray(payload))
         break
       case MessageKind.End:
+        this.local.ended(connection.roomId)
         this.forget(connection)
         connection.sink.end()
         break
       case MessageKind.Presence: {
         const [state, peerId, identity] = message.toString('utf8', payload).split('|', 3)
-        if (presenceStates.has(state)) connection.sink.presence(state as PresenceState, seatInfo(peerId, identity))
+        if (!presenceStates.has(state)) break
+        this.local.presence(connection.roomId, peerId, state as PresenceState, this.localConnection(connection.roomId, peerId))
+        connection.sink.presence(state as PresenceState, seatInfo(peerId, identity))
         break
       }
       case MessageKind.Replace:
+        this.local.unbound(connection, 'there')
         this.forget(connection)
         connection.sink.replace()
+        break
+      case MessageKind.Barrier:
+        this.switched(connection, 'direct')
         break
       case MessageKind.Dismiss: {
         const text = message.toString('utf8', payload)
@@ -435,6 +493,8 @@ export class RedisStore implements RoomStore {
   }
 
   private forget (connection: LocalConnection): void {
+    this.local.unbound(connection, 'gone')
+    this.switched(connection, 'redis')
     if (this.connections.get(connection.connectionId) === connection) this.connections.delete(connection.connectionId)
     this.unanswer(connection.roomId, connection.peerId, connection.connectionId)
   }
