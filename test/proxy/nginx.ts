@@ -52,7 +52,12 @@ export function deploymentConfig (values: { upstreams: [string, string], port: n
  */
 export async function startNginx (t: Test, upstreams: [string, string], tls: { cert: string, key: string }): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'rtc-notify-nginx-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // nginx stops before its directory goes.
+  let stopNginx = async (): Promise<void> => {}
+  t.teardown(async () => {
+    await stopNginx()
+    rmSync(dir, { recursive: true, force: true })
+  })
   const accessLog = join(dir, 'access.log')
   // What the deployment's main nginx.conf would say, pointed at `dir`: the paths compiled into
   // Debian's nginx (/var/lib/nginx, /run, /var/log/nginx) are root's.
@@ -73,9 +78,10 @@ http {
   for (let attempt = 1; ; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000)
     writeFileSync(join(dir, 'rtc-notify.conf'), deploymentConfig({ upstreams, port, ...tls, accessLog }))
-    // Its own process group, so that the worker goes with the master if it must be killed.
-    const child = spawn(nginxPath, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
-      detached: true, stdio: ['ignore', 'ignore', 'pipe']
+    // -e (nginx 1.19.5+): the log nginx writes to before it has read the config is not the
+    // compiled-in /var/log/nginx/error.log either.
+    const child = spawn(nginxPath, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], {
+      stdio: ['ignore', 'ignore', 'pipe']
     })
     let stderr = ''
     child.stderr.on('data', chunk => { stderr += String(chunk) })
@@ -85,7 +91,7 @@ http {
     child.once('error', err => { stderr += String(err) })
     while (running && !(await accepts(port))) await new Promise(resolve => setTimeout(resolve, 50))
     if (running) {
-      t.teardown(async () => await stop(child.pid!, exited))
+      stopNginx = async () => await stop(child.pid!, exited)
       return {
         port,
         wss: `wss://127.0.0.1:${port}`,
@@ -106,7 +112,7 @@ async function accepts (port: number): Promise<boolean> {
   })
 }
 
-/** Fast shutdown (SIGTERM); the whole group is killed if that takes more than 5 s. */
+/** Fast shutdown (SIGTERM): the master stops its worker; killed if that takes more than 5 s. */
 async function stop (pid: number, exited: Promise<void>): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM')
@@ -115,6 +121,6 @@ async function stop (pid: number, exited: Promise<void>): Promise<void> {
   }
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(true), 5000) })
-  if (await Promise.race([exited.then(() => false), late])) process.kill(-pid, 'SIGKILL')
+  if (await Promise.race([exited.then(() => false), late])) process.kill(pid, 'SIGKILL')
   clearTimeout(timer)
 }
