@@ -76,9 +76,9 @@ Options:
                                once (default ${defaultMaxConnections}, less if the open-files limit is lower; 0: no cap)
       --max-connections-per-ip N
                                open connections from one address in this process; beyond it new
-                               ones are closed at once (default ${defaultMaxConnectionsPerIp}; 0: no cap). Counted
-                               before HTTP, by the address that connects: behind a proxy, the proxy's
-                               (give 0 there, and cap connections per client at the proxy)
+                               ones are closed at once (default ${defaultMaxConnectionsPerIp}; 0: no cap). Behind a
+                               proxy, every connection comes from the proxy: give 0, and cap
+                               connections per client at the proxy
       --trust-proxy ADDRESSES  believe X-Forwarded-For, -Host and -Proto from these proxies: IP
                                addresses, CIDR ranges, loopback, linklocal or uniquelocal,
                                comma-separated; repeatable; or true: from any peer

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -59,11 +58,12 @@ export async function startNginx (t: Test, upstreams: [string, string], tls: { c
     rmSync(dir, { recursive: true, force: true })
   })
   const accessLog = join(dir, 'access.log')
+  const pidFile = join(dir, 'nginx.pid')
   // What the deployment's main nginx.conf would say, pointed at `dir`: the paths compiled into
   // Debian's nginx (/var/lib/nginx, /run, /var/log/nginx) are root's.
   writeFileSync(join(dir, 'nginx.conf'), `
 worker_processes 1;
-pid ${dir}/nginx.pid;
+pid ${pidFile};
 error_log stderr;
 events { worker_connections 2048; }
 http {
@@ -89,7 +89,9 @@ http {
     let running = true
     void exited.then(() => { running = false })
     child.once('error', err => { stderr += String(err) })
-    while (running && !(await accepts(port))) await new Promise(resolve => setTimeout(resolve, 50))
+    // nginx writes its pid file once its listening socket is bound (a probe of the port could
+    // reach another process that holds it).
+    while (running && !existsSync(pidFile)) await new Promise(resolve => setTimeout(resolve, 20))
     if (running) {
       stopNginx = async () => await stop(child.pid!, exited)
       return {
@@ -102,14 +104,6 @@ http {
     // Another process had the port.
     if (!stderr.includes('Address already in use') || attempt === 5) throw new Error(`nginx exited before listening: ${stderr}`)
   }
-}
-
-async function accepts (port: number): Promise<boolean> {
-  return await new Promise(resolve => {
-    const socket = connect({ port, host: '127.0.0.1' })
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 /** Fast shutdown (SIGTERM): the master stops its worker; killed if that takes more than 5 s. */
