@@ -6,7 +6,7 @@ import t from 'tap'
 import { until, type Message, type TestPeer } from '../helpers/client.js'
 import { freshRoom, openSession } from '../redis/instances.js'
 import { RedisServer } from '../redis/redis-server.js'
-import { joinThrough, peersAt, publicHost, refusal, settledPeers, startDeployment, type Deployment } from './deployment.js'
+import { joinThrough, peersAt, publicHost, refusal, settledPeers, startDeployment } from './deployment.js'
 
 const publicOrigin = `https://${publicHost}`
 // How the README says to run an instance behind nginx, plus the allow-lists.
