@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { maxRoomSize } from './wire.js'
 
@@ -35,6 +36,11 @@ export interface CliConfig {
   turnTtl?: number
   redis?: string
   workers?: number
+  /**
+   * The proxies whose X-Forwarded-For, -Host and -Proto headers are believed (Fastify's
+   * `trustProxy`): `true` for any, or their addresses and CIDR ranges; undefined: none
+   */
+  trustProxy?: true | string[]
 }
 
 /** Connections from one address, unless --max-connections-per-ip says otherwise. */
@@ -73,7 +79,12 @@ Options:
                                once (default ${defaultMaxConnections}, less if the open-files limit is lower; 0: no cap)
       --max-connections-per-ip N
                                open connections from one address in this process; beyond it new
-                               ones are closed at once (default ${defaultMaxConnectionsPerIp}; 0: no cap)
+                               ones are closed at once (default ${defaultMaxConnectionsPerIp}; 0: no cap). Behind a
+                               proxy, every connection comes from the proxy: give 0, and cap
+                               connections per client at the proxy
+      --trust-proxy ADDRESSES  believe X-Forwarded-For, -Host and -Proto from these proxies: IP
+                               addresses, CIDR ranges, loopback, linklocal or uniquelocal,
+                               comma-separated; repeatable; or true: from any peer
       --queue-max-messages N   messages queued per room for an absent peer (default 64)
       --queue-max-bytes N      bytes queued per room for an absent peer (default 262144)
       --queue-max-age SECONDS  how long a queued message is kept (default 0: while its sender stays)
@@ -116,6 +127,7 @@ const flags = {
   'turn-ttl': { type: 'string' },
   redis: { type: 'string' },
   workers: { type: 'string' },
+  'trust-proxy': { type: 'string', multiple: true },
   metrics: { type: 'boolean', default: false },
   'no-demo': { type: 'boolean', default: false },
   verbose: { type: 'boolean', short: 'd', default: false },
@@ -196,9 +208,41 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       turnSecret,
       turnTtl: count('--turn-ttl', v['turn-ttl']),
       redis: v.redis,
-      workers
+      workers,
+      trustProxy: trustedProxies(v['trust-proxy'])
     }
   }
+}
+
+// proxy-addr's names for address ranges, which Fastify's trustProxy passes on to it.
+const namedRanges = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * Reads --trust-proxy: `true`, or the proxies' addresses, CIDR ranges and named ranges
+ * (comma-separated, the flag repeatable). A hop count is not a form it takes: counting hops
+ * trusts whoever connects, proxy or not.
+ */
+function trustedProxies (values: string[] | undefined): true | string[] | undefined {
+  if (values === undefined) return undefined
+  const entries = values.flatMap(value => value.split(',')).map(entry => entry.trim())
+  if (entries.includes('true')) {
+    if (entries.length > 1) throw new UsageError('--trust-proxy true trusts every peer: it takes no addresses besides')
+    return true
+  }
+  for (const entry of entries) {
+    if (!isAddressRange(entry)) {
+      throw new UsageError(`invalid --trust-proxy ${JSON.stringify(entry)}: expected true, or the proxies' IP addresses or CIDR ranges (or loopback, linklocal, uniquelocal), comma-separated`)
+    }
+  }
+  return entries
+}
+
+function isAddressRange (entry: string): boolean {
+  if (namedRanges.has(entry)) return true
+  const [address, bits, ...more] = entry.split('/')
+  const version = isIP(address)
+  if (version === 0 || more.length > 0) return false
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
 }
 
 function seconds (flag: string, value: string | undefined): number | undefined {

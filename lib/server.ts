@@ -97,6 +97,9 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
     // At shutdown, a request still arriving or a response still leaving is cut: a slow client
     // must not hold the process (WebSockets are not concerned: peers hear 1001 before).
     forceCloseConnections: true,
+    // Behind a proxy: request.ip (per-address budgets) and request.host (the Host rule) are
+    // the client's, as the trusted proxy forwards them.
+    trustProxy: config.trustProxy ?? false,
     connectionTimeout: socketTimeouts.idle,
     keepAliveTimeout: socketTimeouts.keepAlive,
     requestTimeout: socketTimeouts.request,
