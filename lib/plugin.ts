@@ -140,9 +140,9 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
     const room = (request.params as Partial<CallParams>)['*']
     api.fire('handshake:refused', { roomId: room, statusCode, code: error.code, at: Date.now() })
     if (statusCode >= 500 && error.code?.startsWith('FST_RTC_NOTIFY_') !== true) {
-      request.log.error({ err: error, room }, 'handshake failed')
+      request.log.error({ err: error, room, client: request.ip }, 'handshake failed')
     } else {
-      request.log.info({ room, statusCode, code: error.code }, `handshake refused: ${error.message}`)
+      request.log.info({ room, client: request.ip, statusCode, code: error.code }, `handshake refused: ${error.message}`)
     }
     return reply.code(statusCode).send({ statusCode, code: error.code, error: STATUS_CODES[statusCode], message: error.message })
   }
