@@ -75,7 +75,7 @@ try {
       'wait-quiet': { type: 'string' },
       retries: { type: 'string' },
       nice: { type: 'string' },
-    pin: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
   }).values

@@ -109,6 +109,7 @@ async function loadPromClient (): Promise<PromClient> {
   }
 }
 
+/* eslint-disable no-new -- a prom-client metric registers itself in its registers when made */
 function createMetrics ({ Counter, Gauge }: PromClient, registry: Registry): RegisteredMetrics {
   const sources = new Set<StatsSource>()
   const counters = new Set<NotifyCounters>()

@@ -47,7 +47,7 @@ t.test('a quick bench run prints its table and writes JSON with every figure for
   const files = readdirSync(out).filter(f => f.endsWith('.json'))
   t.equal(files.length, 1, 'one JSON file')
   const file = path.join(out, files[0])
-  t.match(stdout, `results: `, 'names the results file')
+  t.match(stdout, 'results: ', 'names the results file')
   const report = JSON.parse(readFileSync(file, 'utf8'))
   t.match(report.mode, { name: 'local', a: 'project', b: 'baseline' }, 'compares project with baseline')
   t.equal(report.rounds.length, 1, 'one round')

@@ -10,11 +10,30 @@ import { pluginOptions } from '../lib/server.js'
 t.test('with no flags it listens on tcp:127.0.0.1:8080 with the demo on', async t => {
   const request = parseCli([])
   t.same(request.help ? undefined : { ...request.config }, {
-    transport: 'tcp', host: '127.0.0.1', port: 8080, logLevel: 'info', demo: true, metrics: false,
-    certfile: undefined, keyfile: undefined, paths: undefined, hosts: undefined, origins: undefined,
-    heartbeat: undefined, resumeGrace: undefined, maxRooms: undefined, maxPeers: undefined,
-    iceServers: undefined, turnUrls: undefined, turnSecret: undefined, turnTtl: undefined, redis: undefined, workers: undefined,
-    maxPayload: undefined, maxConnections: undefined, maxConnectionsPerIp: 256
+    transport: 'tcp',
+    host: '127.0.0.1',
+    port: 8080,
+    logLevel: 'info',
+    demo: true,
+    metrics: false,
+    certfile: undefined,
+    keyfile: undefined,
+    paths: undefined,
+    hosts: undefined,
+    origins: undefined,
+    heartbeat: undefined,
+    resumeGrace: undefined,
+    maxRooms: undefined,
+    maxPeers: undefined,
+    iceServers: undefined,
+    turnUrls: undefined,
+    turnSecret: undefined,
+    turnTtl: undefined,
+    redis: undefined,
+    workers: undefined,
+    maxPayload: undefined,
+    maxConnections: undefined,
+    maxConnectionsPerIp: 256
   })
 })
 
