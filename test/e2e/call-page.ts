@@ -101,9 +101,9 @@ export class CallPage {
    */
   async videosPlay (n: number): Promise<void> {
     const from = await this.page.evaluate(() =>
-      Object.fromEntries([...document.querySelectorAll('video')].map(v => [v.dataset.peer, v.currentTime])))
+      Object.fromEntries(Array.from(document.querySelectorAll('video')).map(v => [v.dataset.peer, v.currentTime])))
     await this.page.waitForFunction(([n, from]) => {
-      const videos = [...document.querySelectorAll('video')]
+      const videos = Array.from(document.querySelectorAll('video'))
       return videos.length === n && videos.every(v => v.videoWidth > 0 && v.currentTime > (from[v.dataset.peer!] ?? 0))
     }, [n, from] as const, { timeout })
   }

@@ -11,7 +11,7 @@ const browser = await launchChromium()
 t.teardown(() => browser.close())
 const server = await startServer(t, {
   serveClient: true,
-  roomSize: (request, roomId) => roomId.startsWith('pair-') ? 2 : 4,
+  roomSize: (_request, roomId) => roomId.startsWith('pair-') ? 2 : 4,
   shareIdentity: true,
   authorize: request => ({ name: String(request.query.name ?? 'anonymous') })
 })
