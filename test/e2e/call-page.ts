@@ -7,7 +7,10 @@ const timeout = 30_000
 /** What the call test page keeps on `window`. */
 interface CallTestWindow {
   call?: Call
-  /** The call's events, in order: `peer <id>`, `peer-left <id>`, `ended <cause>`, `error <message>`. */
+  /**
+   * The call's events, in order: `peer <id>`, `peer-left <id>`, `ended <cause>`, `error <message>`,
+   * and the client's `reconnected`.
+   */
   callEvents: string[]
   /** Why joinCall rejected, if it did. */
   joinError?: { kind?: string, message: string }
@@ -60,6 +63,7 @@ export class CallPage {
         })
         call.on('ended', detail => w.callEvents.push(`ended ${detail.cause}`))
         call.on('error', error => w.callEvents.push(`error ${(error as Error).message}`))
+        call.client.addEventListener('reconnected', () => w.callEvents.push('reconnected'))
       } catch (error) {
         const e = error as { kind?: string, message: string }
         w.joinError = { kind: e.kind, message: e.message }
