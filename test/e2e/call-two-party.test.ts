@@ -1,6 +1,7 @@
 // joinCall in a two-party room (the default room size): two pages that see each other, made
 // with the high-level API only, and the end of the call when one of them leaves.
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { NotifyOptions } from '../../lib/index.js'
 import { freshRoom, startServer } from '../helpers/server.js'
 import { CallPage } from './call-page.js'
 import { launchChromium } from './chromium.js'
@@ -8,20 +9,23 @@ import { launchChromium } from './chromium.js'
 const browser = await launchChromium()
 t.teardown(() => browser.close())
 
-t.test('two pages call each other with joinCall, and a leave ends the call for both', async t => {
-  const server = await startServer(t, { serveClient: true })
+/** Two pages of a plugin app (started with `options`) that join one room and see each other. */
+async function twoPagesInCall (t: Test, options: NotifyOptions = {}): Promise<[CallPage, CallPage]> {
+  const server = await startServer(t, { ...options, serveClient: true })
   const context = await browser.newContext()
   t.teardown(() => context.close())
   const roomId = freshRoom()
-  const first = await CallPage.open(context, server.http)
-  const second = await CallPage.open(context, server.http)
-  await first.join({ roomId })
-  await second.join({ roomId })
-
-  for (const page of [first, second]) {
+  const pages: [CallPage, CallPage] = [await CallPage.open(context, server.http), await CallPage.open(context, server.http)]
+  for (const page of pages) await page.join({ roomId })
+  for (const page of pages) {
     await page.connectedTo(1)
     await page.videosPlay(1)
   }
+  return pages
+}
+
+t.test('two pages call each other with joinCall, and a leave ends the call for both', async t => {
+  const [first, second] = await twoPagesInCall(t)
   t.pass('each page shows the other\'s video, playing')
   t.equal(await first.run(call => call.size, null), 2, 'a two-party room')
 
@@ -40,18 +44,7 @@ t.test('two pages call each other with joinCall, and a leave ends the call for b
 })
 
 t.test('without sessions, the two sides still agree on who is polite', async t => {
-  const server = await startServer(t, { serveClient: true, resumeGrace: 0 })
-  const context = await browser.newContext()
-  t.teardown(() => context.close())
-  const roomId = freshRoom()
-  const first = await CallPage.open(context, server.http)
-  const second = await CallPage.open(context, server.http)
-  await first.join({ roomId })
-  await second.join({ roomId })
-  for (const page of [first, second]) {
-    await page.connectedTo(1)
-    await page.videosPlay(1)
-  }
+  const [first, second] = await twoPagesInCall(t, { resumeGrace: 0 })
   // No server ids: each made one up and said it in its hello.
   t.same(await first.peerIds(), [await second.peerId()])
   t.same(await second.peerIds(), [await first.peerId()])
