@@ -104,6 +104,10 @@ export class NotifyEvent extends CustomEvent<unknown> {
    */
   readonly from: string | undefined
 
+  /**
+   * @param data the NOTIFY's data
+   * @param from the sender's peer id, when known
+   */
   constructor (data: unknown, from: string | undefined) {
     super('notify', { detail: data })
     this.from = from
@@ -122,6 +126,11 @@ export class PresenceEvent extends CustomEvent<PresenceState> {
   /** What the app's `authorize` said about it, when the server shares identities. */
   readonly identity: unknown
 
+  /**
+   * @param state what the peer did
+   * @param peer its peer id
+   * @param identity its identity, when the server shares it
+   */
   constructor (state: PresenceState, peer: string, identity: unknown) {
     super('presence', { detail: state })
     this.state = state
