@@ -6,6 +6,11 @@ export interface RecordedEvent {
   type: string
   /** The event's detail; an error's kind, reason and message. */
   detail: unknown
+  /** A notify event's sender. */
+  from?: string
+  /** A presence event's peer, and its identity when the server shares it. */
+  peer?: string
+  identity?: unknown
 }
 
 /** What the test page keeps on `window`. */
@@ -40,12 +45,16 @@ export class ClientPage {
       w.join = (target, options) => {
         const client = connect(target, options)
         const events: RecordedEvent[] = []
-        for (const type of ['open', 'notify', 'presence', 'peer-left', 'closed', 'error', 'reconnecting', 'reconnected']) {
+        for (const type of ['open', 'notify', 'presence', 'room', 'message', 'peer-left', 'closed', 'error', 'reconnecting', 'reconnected']) {
           client.addEventListener(type, event => {
             const detail = (event as CustomEvent).detail
+            const { from, peer, identity } = event as Event & { from?: string, peer?: string, identity?: unknown }
             events.push({
               type,
-              detail: detail instanceof NotifyError ? { kind: detail.kind, reason: detail.reason, message: detail.message } : detail
+              detail: detail instanceof NotifyError ? { kind: detail.kind, reason: detail.reason, message: detail.message } : detail,
+              ...(from === undefined ? {} : { from }),
+              ...(peer === undefined ? {} : { peer }),
+              ...(identity === undefined ? {} : { identity })
             })
           })
         }
@@ -72,6 +81,15 @@ export class ClientPage {
       return events.length >= n ? { detail: events[n - 1].detail } : false
     }, [client, type, n] as const, { timeout })
     return (await handle.jsonValue() as { detail: unknown }).detail
+  }
+
+  /** Waits for the client's `n`th event of `type`; returns it as recorded (detail, from, peer). */
+  async recorded (client: number, type: string, n = 1): Promise<RecordedEvent> {
+    const handle = await this.page.waitForFunction(([client, type, n]) => {
+      const events = (window as unknown as ClientTestWindow).events[client].filter(e => e.type === type)
+      return events.length >= n ? events[n - 1] : false
+    }, [client, type, n] as const, { timeout })
+    return await handle.jsonValue() as RecordedEvent
   }
 
   /** The types of the events the client dispatched so far, in order. */

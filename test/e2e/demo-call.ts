@@ -51,8 +51,11 @@ declare global {
     /** What the demo page exposes for tests. */
     call?: {
       client?: import('../../lib/client.js').NotifyClient
+      /** The connection to the other side (in a group call, to the last one who joined). */
       pc?: RTCPeerConnection
       isCaller: boolean
+      /** The call joinCall made. */
+      joined?: import('../../lib/client.js').Call
     }
   }
 }
