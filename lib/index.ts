@@ -1,7 +1,7 @@
 export { notify, notify as default, type NotifyDecorator } from './plugin.js'
 export type { NotifyOptions, IceServer, IceServersOption, AuthorizeHook, TurnOptions, HandshakeRequest, RoomSizeOption } from './options.js'
 export type { NotifyEventMap, NotifyEventName, PeerEvent, PeerLeftReason, RoomEndedReason } from './events.js'
-export type { NotifyApi, PeerListing, RoomInfo } from './notify-api.js'
+export type { PeerListing, RoomInfo } from './notify-api.js'
 export { defaults } from './options.js'
 export { turnCredentials } from './ice.js'
 export { MemoryStore, memoryStore } from './stores/memory.js'

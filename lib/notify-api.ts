@@ -1,6 +1,16 @@
-import { identityOf, NotifyEvents, type ListenerFailure } from './events.js'
-import type { RoomManager } from './room-manager.js'
+import type { EventEmitter } from 'node:events'
+import { identityOf, NotifyEvents, type ListenerFailure, type NotifyEventMap, type NotifyEventName } from './events.js'
 import type { RoomListing } from './stores/store.js'
+
+/** What the API asks of the room manager (kept narrow: its declarations stay free of ws types). */
+export interface RoomControl {
+  stats (): { rooms: number, peers: number }
+  room (roomId: string): Promise<RoomListing | undefined>
+  rooms (): AsyncIterable<RoomListing>
+  kick (roomId: string, peerId: string, reason: string): Promise<boolean>
+  closeRoom (roomId: string, reason: string): Promise<boolean>
+  send (roomId: string, data: unknown, to?: string): Promise<boolean>
+}
 
 /** A peer as `room()` and `rooms()` list it. */
 export interface PeerListing {
@@ -25,14 +35,39 @@ export interface RoomInfo {
 /**
  * `fastify.notify`: what the app sees of its calls and does to them, on one instance or on all
  * that share a store. Its events (an EventEmitter with typed `on`, `once`, `off`) are listed in
- * NotifyEventMap.
+ * NotifyEventMap. (An interface, not the class: the ES module and CommonJS declarations of the
+ * package then describe one and the same type.)
  */
-export class NotifyApi extends NotifyEvents {
+export interface NotifyDecorator extends EventEmitter {
+  on<K extends NotifyEventName>(event: K, listener: (event: NotifyEventMap[K]) => unknown): this
+  on (event: string | symbol, listener: (...args: any[]) => void): this
+  once<K extends NotifyEventName>(event: K, listener: (event: NotifyEventMap[K]) => unknown): this
+  once (event: string | symbol, listener: (...args: any[]) => void): this
+  off<K extends NotifyEventName>(event: K, listener: (event: NotifyEventMap[K]) => unknown): this
+  off (event: string | symbol, listener: (...args: any[]) => void): this
+  /** Rooms and peers with a seat in this process. */
+  stats (): { rooms: number, peers: number }
+  /** Whether the server takes joins now (its store answers, and it is not closing). */
+  available (): boolean
+  /** A room and its peers, wherever they are connected; undefined when there is no such room. */
+  room (roomId: string): Promise<RoomInfo | undefined>
+  /** Every room, across all instances sharing the store, fetched a few at a time. */
+  rooms (): AsyncIterable<RoomInfo>
+  /** Closes a peer with 4003 and takes its seat back (no resume). @returns whether the room had that peer */
+  kick (roomId: string, peerId: string, reason?: string): Promise<boolean>
+  /** Closes every peer of a room with 4004 and deletes it. @returns whether there was such a room */
+  closeRoom (roomId: string, reason?: string): Promise<boolean>
+  /** Sends `data` to a room's connected peers (or to `to`) as an APP frame. @returns whether the room (and the peer) was found */
+  send (roomId: string, data: unknown, options?: { to?: string }): Promise<boolean>
+}
+
+/** The NotifyDecorator the plugin makes. */
+export class NotifyApi extends NotifyEvents implements NotifyDecorator {
   /**
    * @param manager the room manager, set once the plugin started it
    * @param available whether the server takes joins now
    */
-  constructor (failed: ListenerFailure, private readonly manager: () => RoomManager, readonly available: () => boolean) {
+  constructor (failed: ListenerFailure, private readonly manager: () => RoomControl, readonly available: () => boolean) {
     super(failed)
   }
 

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import { readBrowserModules } from './browser-modules.js'
 import { BadRoomSizeError, UnauthorizedError } from './errors.js'
 import { identityText } from './identity.js'
-import { NotifyApi } from './notify-api.js'
+import { NotifyApi, type NotifyDecorator } from './notify-api.js'
 import { handshakeChecker, roomOf } from './handshake.js'
 import { iceServersResolver } from './ice.js'
 import { metricsRegistry, NotifyCounters } from './metrics.js'
@@ -17,8 +17,7 @@ import { MemoryStore } from './stores/memory.js'
 import { arrangeUpgrades } from './upgrades.js'
 import { CloseCode, maxRoomSize } from './wire.js'
 
-/** What `fastify.notify` offers the app: its calls' events, listings and controls. */
-export type NotifyDecorator = NotifyApi
+export type { NotifyDecorator } from './notify-api.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

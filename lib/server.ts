@@ -88,7 +88,10 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
  */
 export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key: Buffer }, store?: RoomStore): Promise<FastifyInstance> {
   // Read once, before anything starts: it does not change while the server runs.
-  const page = config.demo ? await readFile(demoPage) : undefined
+  // The page says how many a call holds (a full room is "full" in its own words).
+  const page = config.demo
+    ? (await readFile(demoPage, 'utf8')).replace('<html lang="en">', `<html lang="en" data-room-size="${config.roomSize ?? 2}">`)
+    : undefined
   const nodeTimeouts = { headersTimeout: socketTimeouts.headers, connectionsCheckingInterval: socketTimeouts.check }
   const app = Fastify({
     logger: { level: config.logLevel },

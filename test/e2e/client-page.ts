@@ -104,7 +104,6 @@ export class ClientPage {
   async run<A, R> (client: number, fn: (client: NotifyClient, arg: A) => R | Promise<R>, arg: A): Promise<R | { rejected: { kind: unknown, reason: unknown, message: string } }> {
     return await this.page.evaluate(async ([client, source, arg]) => {
       // The test's function, sent as source to run in the page.
-      // eslint-disable-next-line no-new-func
       const fn = new Function(`return (${source})`)() as (client: NotifyClient, arg: unknown) => unknown
       try {
         return await fn((window as unknown as ClientTestWindow).clients[client], arg)

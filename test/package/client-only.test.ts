@@ -68,9 +68,10 @@ t.test('the client\'s types check with DOM types and without Node types', async 
 
 t.test('esbuild bundles the client from import and from require, and nothing else', async t => {
   const esm = await bundle('src/call.js')
-  t.same(esm.inputs, ['node_modules/fastify-rtc-notify/dist/client.js', 'node_modules/fastify-rtc-notify/dist/wire.js', 'src/call.js'])
+  const modules = ['client-call.js', 'client-notify.js', 'client-peer.js', 'client.js', 'wire.js']
+  t.same(esm.inputs, [...modules.map(m => `node_modules/fastify-rtc-notify/dist/${m}`), 'src/call.js'])
   const cjs = await bundle('src/call.cjs')
-  t.same(cjs.inputs, ['node_modules/fastify-rtc-notify/dist/cjs/client.js', 'node_modules/fastify-rtc-notify/dist/cjs/wire.js', 'src/call.cjs'])
+  t.same(cjs.inputs, [...modules.map(m => `node_modules/fastify-rtc-notify/dist/cjs/${m}`), 'src/call.cjs'])
 })
 
 t.test('the bundled client relays a NOTIFY through a real server', async t => {
