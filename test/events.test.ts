@@ -251,6 +251,29 @@ t.test('authorize returning true: no identity anywhere', async t => {
   t.equal((await server.app.notify.room(room))?.peers[0].identity, undefined)
 })
 
+t.test('an identity that is not JSON, or over 4 KiB of it, fails the handshake (500), taking no seat', async t => {
+  const server = await startServer(t, {
+    authorize: (request: FastifyRequest) => {
+      const kind = (request.query as { kind?: string }).kind
+      if (kind === 'big') return { name: 'x'.repeat(4096) }
+      if (kind === 'bigint') return { id: 10n }
+      return { name: 'x'.repeat(4000) }
+    }
+  })
+  const log = new EventLog().watch(server.app.notify)
+  const room = freshRoom()
+  t.equal(await handshakeStatus(server.room(room, 'kind=big')), 500)
+  t.equal(await handshakeStatus(server.room(room, 'kind=bigint')), 500)
+  t.match(log.named('handshake:refused', room).map(e => e.payload), [
+    { statusCode: 500, code: 'FST_RTC_NOTIFY_BAD_IDENTITY' },
+    { statusCode: 500, code: 'FST_RTC_NOTIFY_BAD_IDENTITY' }
+  ])
+  t.same(server.app.notify.stats(), { rooms: 0, peers: 0 })
+  await join(server.room(room, 'kind=fits'))
+  const [joined] = await log.waitFor('peer:joined', room)
+  t.same(joined.payload.identity, { name: 'x'.repeat(4000) }, 'just under 4 KiB is an identity')
+})
+
 t.test('message:relayed carries the bytes and the outcome; message:refused the code', async t => {
   const server = await startServer(t)
   const log = new EventLog().watch(server.app.notify)
