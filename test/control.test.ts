@@ -2,32 +2,17 @@
 // closeRoom, send, room and rooms. test/redis/events.test.ts does the same across instances.
 import t from 'tap'
 import { handshakeStatus, join, until, type TestPeer } from './helpers/client.js'
+import { callWithSession, openSession } from './helpers/callers.js'
 import { EventLog } from './helpers/events.js'
 import { freshRoom, startServer } from './helpers/server.js'
 import { memoryStore } from '../lib/index.js'
-
-interface Session { peer: string, token: string, grace: number }
-
-/** Asks for a session; frames that come before the answer (a group room's ROOM) are skipped. */
-async function openSession (peer: TestPeer): Promise<Session> {
-  peer.send({ method: 'GET', resource: '/session', msg_id: 's' })
-  for (;;) {
-    const frame = await peer.next()
-    if (frame.msg_id !== 's') continue
-    if (frame.code !== 'success') throw new Error(`no session: ${JSON.stringify(frame)}`)
-    return frame.result as Session
-  }
-}
 
 t.test('kick: 4003 with the app\'s reason, the partner\'s call ends, no resume', async t => {
   const server = await startServer(t)
   const api = server.app.notify
   const log = new EventLog().watch(api)
   const room = freshRoom()
-  const a = await join(server.room(room))
-  const sa = await openSession(a)
-  const b = await join(server.room(room))
-  await log.waitFor('peer:joined', room, 2)
+  const { a, sa, b } = await callWithSession(log, room, server.room(room), server.room(room))
   t.equal(await api.kick(room, sa.peer, 'you were muted for good'), true)
   t.same(await a.closed, { code: 4003, reason: 'you were muted for good' })
   t.same(await b.closed, { code: 1000, reason: 'the other peer left' }, 'the partner is closed as after any leave')
@@ -104,10 +89,7 @@ t.test('closeRoom: every peer 4004 with the app\'s reason, the room is gone and 
   const api = server.app.notify
   const log = new EventLog().watch(api)
   const room = freshRoom()
-  const a = await join(server.room(room))
-  const sa = await openSession(a)
-  const b = await join(server.room(room))
-  await log.waitFor('peer:joined', room, 2)
+  const { a, sa, b } = await callWithSession(log, room, server.room(room), server.room(room))
   t.equal(await api.closeRoom(room, 'the meeting was cancelled'), true)
   t.same(await a.closed, { code: 4004, reason: 'the meeting was cancelled' })
   t.same(await b.closed, { code: 4004, reason: 'the meeting was cancelled' })
@@ -130,10 +112,7 @@ t.test('closeRoom without a reason uses the documented one; an away peer leaves 
   const server = await startServer(t)
   const log = new EventLog().watch(server.app.notify)
   const room = freshRoom()
-  const a = await join(server.room(room))
-  const sa = await openSession(a)
-  const b = await join(server.room(room))
-  await log.waitFor('peer:joined', room, 2)
+  const { a, sa, b } = await callWithSession(log, room, server.room(room), server.room(room))
   a.drop()
   await log.waitFor('peer:reconnecting', room)
   t.equal(await server.app.notify.closeRoom(room), true)
@@ -173,10 +152,7 @@ t.test('send skips a peer that is away', async t => {
   const api = server.app.notify
   const log = new EventLog().watch(api)
   const room = freshRoom()
-  const a = await join(server.room(room))
-  const sa = await openSession(a)
-  const b = await join(server.room(room))
-  await log.waitFor('peer:joined', room, 2)
+  const { a, sa, b } = await callWithSession(log, room, server.room(room), server.room(room))
   a.drop()
   await log.waitFor('peer:reconnecting', room)
   t.equal(await api.send(room, 'while a is away'), true)

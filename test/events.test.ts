@@ -6,33 +6,10 @@ import Fastify, { type FastifyRequest } from 'fastify'
 import t from 'tap'
 import type WebSocket from 'ws'
 import { handshakeStatus, join, sleep, TestPeer, until } from './helpers/client.js'
+import { authorizeByQuery, callWithSession, openSession, people } from './helpers/callers.js'
 import { EventLog } from './helpers/events.js'
 import { freshRoom, startServer, type TestServer } from './helpers/server.js'
 import { notify, type NotifyOptions } from '../lib/index.js'
-
-interface Session { peer: string, token: string, grace: number }
-
-/** Asks for a session; frames that come before the answer (a group room's ROOM) are skipped. */
-async function openSession (peer: TestPeer): Promise<Session> {
-  peer.send({ method: 'GET', resource: '/session', msg_id: 's' })
-  for (;;) {
-    const frame = await peer.next()
-    if (frame.msg_id !== 's') continue
-    if (frame.code !== 'success') throw new Error(`no session: ${JSON.stringify(frame)}`)
-    return frame.result as Session
-  }
-}
-
-// Each peer says who it is in the query (?user=ada); the app makes that its identity. (A real
-// app checks a signed token: example/call-log.ts.)
-const people: Record<string, { userId: string, name: string }> = {
-  ada: { userId: 'u-ada-1815', name: 'Ada Lovelace' },
-  bob: { userId: 'u-bob-1900', name: 'Bob Kahn' },
-  cy: { userId: 'u-cy-1950', name: 'Cy Twombly' }
-}
-function authorizeByQuery (request: FastifyRequest, _roomId: string): Record<string, unknown> | false {
-  return people[String((request.query as { user?: string }).user)] ?? false
-}
 
 async function serverWithUsers (options: NotifyOptions = {}): Promise<TestServer> {
   return await startServer(t, { authorize: authorizeByQuery, ...options })
@@ -110,11 +87,8 @@ t.test('a peer that resumed is not reported as having left when its old grace pe
   const server = await serverWithUsers({ resumeGrace: 0.5 })
   const log = new EventLog().watch(server.app.notify)
   const room = freshRoom()
-  const a = await join(server.room(room, 'user=ada'))
-  const sa = await openSession(a)
-  const b = await join(server.room(room, 'user=bob'))
+  const { a, sa, b } = await callWithSession(log, room, server.room(room, 'user=ada'), server.room(room, 'user=bob'))
   await openSession(b)
-  await log.waitFor('peer:joined', room, 2)
   a.drop()
   await log.waitFor('peer:reconnecting', room)
   const back = await join(server.room(room, `user=ada&resume=${sa.token}`))

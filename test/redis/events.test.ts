@@ -1,10 +1,10 @@
 // fastify.notify across two instances sharing a Redis: two Fastify apps in this process, each
 // with its own redisStore on one real redis-server, peers split across them. Each event fires
 // once overall, on the instance where it happened; the controls reach peers on the other one.
-import type { FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { handshakeStatus, join, sleep, until, type TestPeer } from '../helpers/client.js'
+import { authorizeByQuery, callWithSession, openSession, people } from '../helpers/callers.js'
 import { EventLog } from '../helpers/events.js'
 import { freshRoom, startServer, type TestServer } from '../helpers/server.js'
 import type { NotifyEventName, NotifyOptions, PeerListing, RoomInfo } from '../../lib/index.js'
@@ -12,28 +12,6 @@ import { redisStore } from '../../lib/redis.js'
 import { RedisServer } from './redis-server.js'
 
 const redis = await RedisServer.start(t)
-
-interface Session { peer: string, token: string, grace: number }
-
-/** Asks for a session; frames that come before the answer (a group room's ROOM) are skipped. */
-async function openSession (peer: TestPeer): Promise<Session> {
-  peer.send({ method: 'GET', resource: '/session', msg_id: 's' })
-  for (;;) {
-    const frame = await peer.next()
-    if (frame.msg_id !== 's') continue
-    if (frame.code !== 'success') throw new Error(`no session: ${JSON.stringify(frame)}`)
-    return frame.result as Session
-  }
-}
-
-const people: Record<string, { userId: string, name: string }> = {
-  ada: { userId: 'u-ada-1815', name: 'Ada Lovelace' },
-  bob: { userId: 'u-bob-1900', name: 'Bob Kahn' },
-  cy: { userId: 'u-cy-1950', name: 'Cy Twombly' }
-}
-function authorizeByQuery (request: FastifyRequest): Record<string, unknown> | false {
-  return people[String((request.query as { user?: string }).user)] ?? false
-}
 
 /** Two apps on the Redis (A and B), under their own key prefix, and a log of both apps' events. */
 async function twoInstances (options: NotifyOptions = {}, prefix = `events-${freshRoom()}:`): Promise<{ A: TestServer, B: TestServer, log: EventLog }> {
@@ -116,10 +94,7 @@ t.test('the story of a call split across instances: each event once, where it ha
 t.test('a peer that resumed at the other instance is not reported as having left when its old grace runs out', async t => {
   const { A, B, log } = await twoInstances({ resumeGrace: 0.5 })
   const room = freshRoom()
-  const a = await join(A.room(room, 'user=ada'))
-  const sa = await openSession(a)
-  const b = await join(B.room(room, 'user=bob'))
-  await log.waitFor('peer:joined', room, 2)
+  const { a, sa, b } = await callWithSession(log, room, A.room(room, 'user=ada'), B.room(room, 'user=bob'))
   a.drop()
   await log.waitFor('peer:reconnecting', room)
   const back = await join(B.room(room, `user=ada&resume=${sa.token}`))
@@ -246,10 +221,7 @@ const redisKickAwayBug = 'RedisStore.kick reads the kick script\'s reply in the 
 t.test('kick a session peer that is away, from the other instance: no resume', async t => {
   const { A, B, log } = await twoInstances()
   const room = freshRoom()
-  const a = await join(A.room(room, 'user=ada'))
-  const sa = await openSession(a)
-  const b = await join(B.room(room, 'user=bob'))
-  await log.waitFor('peer:joined', room, 2)
+  const { a, sa, b } = await callWithSession(log, room, A.room(room, 'user=ada'), B.room(room, 'user=bob'))
   a.drop()
   await log.waitFor('peer:reconnecting', room)
   const kicked = await B.app.notify.kick(room, sa.peer).catch((err: Error) => err.message)
