@@ -1,5 +1,5 @@
 import type {
-  ClaimResult, ExpiryResult, Frame, KickResult, PeerSink, QueueLimits, RelayOutcome, ReserveResult,
+  ClaimResult, ExpiryResult, Frame, KickResult, LeaveResult, PeerSink, QueueLimits, RelayOutcome, ReserveResult,
   RoomEnd, RoomListing, RoomStore, SeatInfo, SessionGrant, StoreContext
 } from './store.js'
 
@@ -151,11 +151,11 @@ export class MemoryStore implements RoomStore {
     return { dropped, nextExpiryAt }
   }
 
-  async leave (roomId: string, peerId: string, connectionId: string): Promise<RoomEnd | undefined> {
+  async leave (roomId: string, peerId: string, connectionId: string): Promise<LeaveResult> {
     const room = this.byId.get(roomId)
     const seat = room?.seats.find(s => s.peerId === peerId)
-    if (room === undefined || seat === undefined || seat.connectionId !== connectionId) return undefined
-    return this.unseat(roomId, room, seat)
+    if (room === undefined || seat === undefined || seat.connectionId !== connectionId) return { left: false }
+    return { left: true, ended: this.unseat(roomId, room, seat) }
   }
 
   async openSession (roomId: string, peerId: string, token: string): Promise<SessionGrant> {

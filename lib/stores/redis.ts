@@ -10,7 +10,7 @@ import { LocalRooms, type LocalConnection } from './redis-local-rooms.js'
 import { MessageKind, parseInstanceMessage, storeScripts, type BufferReply, type Reply } from './redis-scripts.js'
 import type {
   ClaimResult, Dismissal, ExpiryResult, Frame, KickResult, PeerSink, PresenceState, QueueLimits, RelayOutcome,
-  ReserveResult, RoomEnd, RoomListing, RoomStore, SeatInfo, SessionGrant, StoreContext, StoreLog
+  LeaveResult, ReserveResult, RoomEnd, RoomListing, RoomStore, SeatInfo, SessionGrant, StoreContext, StoreLog
 } from './store.js'
 
 /** How to reach Redis, and the store's own settings. */
@@ -256,7 +256,7 @@ export class RedisStore implements RoomStore {
     return { dropped, nextExpiryAt: next < 0 ? null : next }
   }
 
-  async leave (roomId: string, peerId: string, connectionId: string): Promise<RoomEnd | undefined> {
+  async leave (roomId: string, peerId: string, connectionId: string): Promise<LeaveResult> {
     return await this.end(roomId, peerId, connectionId, false)
   }
 
@@ -303,8 +303,8 @@ export class RedisStore implements RoomStore {
     if (reply[0] === 'none') return { found: false }
     if (reply[1] !== '') this.quietly(this.client.del(this.tokenKey(String(reply[1]))))
     if (reply[0] === 'dismissed') return { found: true, connected: true }
-    const seat = JSON.parse(String(reply[reply.length - 1])) as SeatInfo
-    const ended = this.roomEndOf(reply.slice(3, -1), 0)
+    const seat = JSON.parse(String(reply[2])) as SeatInfo
+    const ended = this.roomEndOf(reply.slice(3), 0)
     this.unanswer(roomId, peerId, this.answerable.get(roomId)?.get(peerId) ?? '')
     return { found: true, connected: false, seat, ended }
   }
@@ -383,7 +383,7 @@ export class RedisStore implements RoomStore {
     }
   }
 
-  private async end (roomId: string, peerId: string, connectionId: string, onlyIfSuspended: boolean): Promise<RoomEnd | undefined> {
+  private async end (roomId: string, peerId: string, connectionId: string, onlyIfSuspended: boolean): Promise<LeaveResult> {
     this.letGo(connectionId, 'gone')
     let reply: Reply
     try {
@@ -391,14 +391,15 @@ export class RedisStore implements RoomStore {
     } finally {
       this.unanswer(roomId, peerId, connectionId)
     }
+    if (reply[0] === 'not_mine') return { left: false }
     if (reply[0] === 'left' && reply[1] !== undefined) this.quietly(this.client.del(this.tokenKey(String(reply[1]))))
-    return this.roomEndOf(reply, 0)
+    return { left: true, ended: this.roomEndOf(reply, 0) }
   }
 
   // A grace period this store keeps (a dead instance's, or one whose suspension timed out) ran out.
   private async expireGrace (roomId: string, peerId: string, connectionId: string): Promise<void> {
-    const end = await this.end(roomId, peerId, connectionId, true)
-    if (end !== undefined) this.roomEnded?.(roomId, end, 'grace-expired')
+    const result = await this.end(roomId, peerId, connectionId, true)
+    if (result.left && result.ended !== undefined) this.roomEnded?.(roomId, result.ended, 'grace-expired')
   }
 
   // The room's end, when reply[at] says it ended; its tokens' index entries are dropped.

@@ -104,6 +104,11 @@ export interface RoomEnd {
   unbound: SeatInfo[]
 }
 
+/** What a leave did: nothing (the seat is gone, or bound to another connection), or took the seat back and maybe ended the room. */
+export type LeaveResult =
+  | { left: false }
+  | { left: true, ended: RoomEnd | undefined }
+
 /** What became of a seat the app kicked. */
 export type KickResult =
   | { found: false }
@@ -194,9 +199,9 @@ export interface RoomStore {
    * room this ends the call: the other peer's connection is ended and the room deleted. In a
    * group room the others hear `left`, and the room goes with its last seat. A no-op when the
    * seat is now bound to another connection.
-   * @returns the room's end, when this ended it
+   * @returns whether the seat left, and the room's end when this ended it
    */
-  leave (roomId: string, peerId: string, connectionId: string): Promise<RoomEnd | undefined>
+  leave (roomId: string, peerId: string, connectionId: string): Promise<LeaveResult>
 
   /**
    * Gives a connected seat a resume token (`token`, or the one it already has), and lists the

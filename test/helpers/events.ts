@@ -1,4 +1,4 @@
-import type { NotifyApi, NotifyEventMap, NotifyEventName } from '../../lib/index.js'
+import type { NotifyDecorator, NotifyEventMap, NotifyEventName } from '../../lib/index.js'
 import { until } from './client.js'
 
 /** Every event of `fastify.notify`; the type check below fails if NotifyEventMap grows. */
@@ -24,7 +24,7 @@ export class EventLog {
   readonly seen: SeenEvent[] = []
 
   /** Starts recording the events of `api`, labelled `instance`. */
-  watch (api: NotifyApi, instance = 'app', names: readonly NotifyEventName[] = eventNames): this {
+  watch (api: NotifyDecorator, instance = 'app', names: readonly NotifyEventName[] = eventNames): this {
     for (const name of names) {
       api.on(name, (payload: NotifyEventMap[typeof name]) => { this.seen.push({ name, payload, instance } as SeenEvent) })
     }

@@ -103,8 +103,7 @@ t.test('a peer that resumed at the other instance is not reported as having left
   await sleep(1000)
   back.send({ method: 'NOTIFY', data: 'still in the call' })
   t.same(await b.next(), { method: 'NOTIFY', data: 'still in the call' })
-  t.same(log.named('peer:left', room).map(e => `${e.payload.reason}@${e.instance}`), [], 'nobody left',
-    { todo: 'room-manager: the grace timer A started when the peer dropped is never cancelled, and leave() fires peer:left (grace-expired) although store.leave() was a no-op (see test/events.test.ts)' })
+  t.same(log.named('peer:left', room).map(e => `${e.payload.reason}@${e.instance}`), [], 'nobody left')
 })
 
 for (const leaver of ['A', 'B'] as const) {
@@ -212,11 +211,8 @@ t.test('kick from the other instance: 4003, the partner\'s call ends, no resume 
   t.equal(await A.app.notify.kick(freshRoom(), 'no-such-peer'), false, 'no such room')
 })
 
-// Bug (lib/stores/redis.ts, RedisStore.kick): the kick script answers
-// ['away', token, seat JSON, ...the room's end], but kick() reads the seat from the last element
-// and the end from reply.slice(3, -1): JSON.parse throws, kick() rejects after Redis already
-// took the seat, and nobody reports its leave or the room's end.
-const redisKickAwayBug = 'RedisStore.kick reads the kick script\'s reply in the wrong order for a seat without a connection: the seat is at reply[2], the end from reply[3]'
+// The kick script answers ['away', token, seat JSON, ...the room's end] for a seat without a
+// connection.
 
 t.test('kick a session peer that is away, from the other instance: no resume', async t => {
   const { A, B, log } = await twoInstances()
@@ -225,16 +221,16 @@ t.test('kick a session peer that is away, from the other instance: no resume', a
   a.drop()
   await log.waitFor('peer:reconnecting', room)
   const kicked = await B.app.notify.kick(room, sa.peer).catch((err: Error) => err.message)
-  t.equal(kicked, true, 'kick() finds the seat', { todo: redisKickAwayBug })
+  t.equal(kicked, true, 'kick() finds the seat')
   t.equal((await b.closed).code, 1000, 'its partner\'s call ends')
   for (const server of [A, B]) t.equal(await handshakeStatus(server.room(room, `user=ada&resume=${sa.token}`)), 400, 'its token is void')
   t.equal(await A.app.notify.room(room), undefined, 'the room is gone')
   await log.waitFor('peer:left', room, 1)
   await until(() => log.named('peer:left', room).length >= 2 || kicked !== true)
   t.same(log.story(room).filter(name => !name.startsWith('handshake:')).slice(4), ['peer:left@B', 'room:ended@B', 'peer:left@B'],
-    'the kick is reported where it was made', { todo: redisKickAwayBug })
+    'the kick is reported where it was made')
   t.match(log.named('peer:left', room).map(e => [e.payload.peerId === sa.peer ? 'a' : 'b', e.payload.reason]),
-    [['a', 'kicked'], ['b', 'call-ended']], 'each leave once', { todo: redisKickAwayBug })
+    [['a', 'kicked'], ['b', 'call-ended']], 'each leave once')
 })
 
 t.test('kick a peer that is away in a group room, from the other instance: the others go on', async t => {
@@ -248,7 +244,7 @@ t.test('kick a peer that is away in a group room, from the other instance: the o
   a.drop()
   await log.waitFor('peer:reconnecting', room)
   const kicked = await B.app.notify.kick(room, sa.peer).catch((err: Error) => err.message)
-  t.equal(kicked, true, 'kick() finds the seat', { todo: redisKickAwayBug })
+  t.equal(kicked, true, 'kick() finds the seat')
   for (const server of [A, B]) t.equal(await handshakeStatus(server.room(room, `user=ada&resume=${sa.token}`)), 400, 'its token is void')
   t.same(Object.keys(byPeer(await A.app.notify.room(room))).length, 2, 'the seat is gone')
   b.send({ method: 'NOTIFY', data: 'still here' })
@@ -256,7 +252,7 @@ t.test('kick a peer that is away in a group room, from the other instance: the o
   while (frame.method !== 'NOTIFY') frame = await c.next()
   t.match(frame, { method: 'NOTIFY', data: 'still here' })
   t.match(log.named('peer:left', room).map(e => [e.payload.peerId === sa.peer ? 'a' : '?', e.payload.reason, e.instance]),
-    [['a', 'kicked', 'B']], 'its leave is reported', { todo: redisKickAwayBug })
+    [['a', 'kicked', 'B']], 'its leave is reported')
 })
 
 t.test('closeRoom from the other instance: every peer 4004, one room:ended where it was called', async t => {
