@@ -8,14 +8,14 @@
 //   node bench/profile.js --joins [--peers 10000]     (the joins of the idle scenario instead)
 //   node bench/profile.js --room-size 4 [--rooms 500]  (the group scenario: every frame to all others)
 //   node bench/profile.js --summarize FILE.cpuprofile [--top 25]
-import { execFileSync, fork } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { formatSummary, summarizeProfile } from './lib/cpuprofile.js'
 import { clockTicks } from './lib/proc.js'
-import { makeTargets, repoDir } from './lib/targets.js'
+import { liftedCaps, makeTargets, repoDir, serverUsage } from './lib/targets.js'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -44,10 +44,11 @@ if (opt.summarize !== undefined) {
 }
 
 const projectDir = path.resolve(opt.project ?? repoDir)
+const serverHelp = serverUsage(projectDir)
 const targets = makeTargets({
   projectDir,
-  projectArgs: opt['server-arg'] ?? ['--heartbeat', '0'],
-  serverHelp: execFileSync(process.execPath, [path.join(projectDir, 'bin/rtc-notify.js'), '--help'], { encoding: 'utf8' })
+  projectArgs: [...liftedCaps(serverHelp), ...(opt['server-arg'] ?? ['--heartbeat', '0'])],
+  serverHelp
 })
 // `baseline` was the bare relay's name before the bench had several.
 const target = targets[opt.target === 'baseline' ? 'bare' : opt.target]

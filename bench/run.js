@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { clockTicks, ensureNofile, localPortRange, machineBusyTicks } from './lib/proc.js'
 import { summarize, table } from './lib/report.js'
-import { makeTargets, modes, repoDir } from './lib/targets.js'
+import { liftedCaps, makeTargets, modes, repoDir, serverUsage } from './lib/targets.js'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 // `npm run bench | head` closes the pipe early: the JSON is written anyway.
@@ -159,16 +159,8 @@ for (const s of only) {
   }
 }
 const projectDir = path.resolve(opt.project ?? repoDir)
-// The bench is one client address holding thousands of sockets and peers: the server's caps
-// per process and per address are lifted, when the measured checkout has them (an older one
-// would refuse the flags).
 const serverFlags = serverUsage(projectDir)
-const lifts = [
-  ['--max-connections', '0'], ['--max-connections-per-ip', '0'], ['--ip-message-rate', '0'], ['--ip-byte-rate', '0'],
-  ['--max-peers', '1000000'], ['--max-rooms', '1000000']
-]
-const uncapped = lifts.filter(([flag]) => serverFlags.includes(flag)).flat()
-const projectArgs = [...uncapped, ...(opt['server-arg'] ?? ['--heartbeat', '0'])]
+const projectArgs = [...liftedCaps(serverFlags), ...(opt['server-arg'] ?? ['--heartbeat', '0'])]
 const targets = makeTargets({ projectDir, projectArgs, serverHelp: serverFlags, workers: cfg.workers })
 const outDir = path.resolve(opt.out ?? path.join(benchDir, 'results'))
 const ticks = clockTicks()
@@ -279,15 +271,6 @@ async function measure (targetName, scenarioKey, roundIndex) {
 
 // Other processes' CPU (% of one core) in a window above which a measurement is suspect.
 const busyLimit = 25
-
-/** What `rtc-notify --help` of a checkout prints (empty if it cannot run). */
-function serverUsage (dir) {
-  try {
-    return execFileSync(process.execPath, [path.join(dir, 'bin/rtc-notify.js'), '--help'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-  } catch {
-    return ''
-  }
-}
 
 /** Things that make a measurement suspect, as sentences. */
 function problemsOf (target, scenario, round, r) {

@@ -11,7 +11,7 @@
 //
 // A mode is a list of targets (columns) and the ratios between them that it reports, some
 // judged against the issue's targets.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +20,30 @@ import { inspectorLine } from './inspector.js'
 
 const benchDir = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 export const repoDir = path.dirname(benchDir)
+
+/** What `rtc-notify --help` of a checkout prints (empty if it cannot run): which flags it has. */
+export function serverUsage (dir) {
+  try {
+    return execFileSync(process.execPath, [path.join(dir, 'bin/rtc-notify.js'), '--help'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  } catch {
+    return ''
+  }
+}
+
+// The bench is one client address holding thousands of sockets and peers: the server's caps
+// per process and per address are lifted.
+const lifts = [
+  ['--max-connections', '0'], ['--max-connections-per-ip', '0'], ['--ip-message-rate', '0'], ['--ip-byte-rate', '0'],
+  ['--max-peers', '1000000'], ['--max-rooms', '1000000']
+]
+
+/**
+ * The flags that lift the caps a checkout's rtc-notify has (an older one would refuse the others).
+ * @param {string} help what its --help prints
+ */
+export function liftedCaps (help) {
+  return lifts.filter(([flag]) => help.includes(flag)).flat()
+}
 
 /**
  * Starts one node process and waits for the line naming its URL.
