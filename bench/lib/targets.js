@@ -192,6 +192,17 @@ export function makeTargets ({ projectDir, projectArgs, serverHelp = '', workers
     return together(procs, redis)
   }
 
+  /** bench/baseline-relay.js with these flags, in rooms of `roomSize`. */
+  function startRelay (flags) {
+    return async ({ inspect, nodeArgs, cpus, roomSize = 2 } = {}) => single(await startNode({
+      args: [path.join(benchDir, 'baseline-relay.js'), '--port', '0', ...flags, '--room-size', String(roomSize)],
+      ready: /baseline-relay listening on (http:\/\/\S+)/,
+      nodeArgs,
+      inspect,
+      cpus
+    }))
+  }
+
   return {
     project: {
       description: 'this project\'s standalone server (bin/rtc-notify.js), one process',
@@ -200,24 +211,12 @@ export function makeTargets ({ projectDir, projectArgs, serverHelp = '', workers
     floor: {
       description: 'the validating floor: a bare ws relay that runs JSON.parse on each frame (bench/baseline-relay.js --parse)',
       protocol: 'relay',
-      start: async ({ inspect, nodeArgs, cpus, roomSize = 2 } = {}) => single(await startNode({
-        args: [path.join(benchDir, 'baseline-relay.js'), '--port', '0', '--parse', '--room-size', String(roomSize)],
-        ready: /baseline-relay listening on (http:\/\/\S+)/,
-        nodeArgs,
-        inspect,
-        cpus
-      }))
+      start: startRelay(['--parse'])
     },
     bare: {
       description: 'bare ws relay, frames forwarded untouched (bench/baseline-relay.js)',
       protocol: 'relay',
-      start: async ({ inspect, nodeArgs, cpus, roomSize = 2 } = {}) => single(await startNode({
-        args: [path.join(benchDir, 'baseline-relay.js'), '--port', '0', '--room-size', String(roomSize)],
-        ready: /baseline-relay listening on (http:\/\/\S+)/,
-        nodeArgs,
-        inspect,
-        cpus
-      }))
+      start: startRelay([])
     },
     peerjs: {
       description: 'PeerJS server, npm peer (bench/peerjs-server.js), driven with its own protocol and frames of the same sizes',
