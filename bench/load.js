@@ -9,17 +9,24 @@
 //           a frame sends one back), NOTIFY frames of `frameBytes`; `warmupMs`, then a window of
 //           `measureMs` in which relayed frames are counted and the server CPU time is read
 //           from /proc/<pid>/stat.
+//  group    closed loop in rooms of `roomSize`: every frame goes to all the other peers of its
+//           room; each time a room's peers have received `roomSize - 1` frames, the next of
+//           them (in turn) sends one, so that `inFlight` broadcasts stay in flight per room.
+//           Counted: frames delivered.
 //  latency  `rooms` rooms, one frame in flight per room, a random pause of `gapMs` [min, max]
 //           before each answer: one-hop latency (send to receive, one clock) p50/p99.
 //  idle     `peers` peers in `peers / 2` rooms joined `concurrency` at a time: joins per
 //           second, failed joins, and the server's RSS before and after (after collecting
 //           garbage through its inspector) for RSS per idle peer.
-// Peer A of a room joins servers[0], peer B servers[servers.length - 1]: with two instances of
-// a server (the cross-instance mode), every frame crosses between them.
+// `protocol` (default notify) is how the peers speak to the server (lib/protocols.js).
+// `placement`: `split` (the default) puts seat k of every room on servers[k % servers.length],
+// so that with two instances every frame crosses between them; `colocated` puts every peer of
+// room r on servers[r % servers.length].
 import { performance } from 'node:perf_hooks'
 import { collectGarbage } from './lib/inspector.js'
 import { cpuTicksOf, cpuTicksSplit, machineBusyTicks, rssKiBOf } from './lib/proc.js'
-import { RawPeer, maskedFrame, notifyText, pool } from './lib/rawws.js'
+import { protocols } from './lib/protocols.js'
+import { RawPeer, pool } from './lib/rawws.js'
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -29,17 +36,23 @@ function endpoint (url) {
 }
 
 /**
- * Joins `rooms` rooms of two; returns the peers as [a0, b0, a1, b1, ...] and the failures.
+ * Joins `rooms` rooms of `size` peers, speaking the request's protocol with frames of `bytes`;
+ * returns the peers as [room 0 seat 0, room 0 seat 1, ..., room 1 seat 0, ...] and the failures.
  */
-async function joinRooms (req, rooms, expectLength) {
-  const a = endpoint(req.servers[0])
-  const b = endpoint(req.servers[req.servers.length - 1])
-  const peers = new Array(rooms * 2)
+async function joinRooms (req, rooms, { size = 2, bytes = 0, roomPrefix = req.roomPrefix } = {}) {
+  const protocol = protocols[req.protocol ?? 'notify']({ bytes, size, roomPrefix })
+  const servers = req.servers.map(endpoint)
+  const colocated = req.placement === 'colocated'
+  const peers = new Array(rooms * size)
   const started = performance.now()
-  const failed = await pool(rooms * 2, req.concurrency ?? 100, async i => {
-    const room = i >> 1
-    const at = (i & 1) === 0 ? a : b
-    const peer = new RawPeer(at, `${at.prefix}/call/${req.roomPrefix}-${room}`, expectLength)
+  const failed = await pool(rooms * size, req.concurrency ?? 100, async i => {
+    const room = Math.floor(i / size)
+    const seat = i % size
+    const at = servers[(colocated ? room : seat) % servers.length]
+    const peer = new RawPeer(at, protocol.path(at.prefix, room, seat), protocol.expect(room, seat))
+    peer.room = room
+    peer.seat = seat
+    peer.setFrame(protocol.frame(room, seat), req.peerRate, req.peerBurst)
     peers[i] = peer
     await peer.connect()
   })
@@ -51,6 +64,7 @@ async function joinRooms (req, rooms, expectLength) {
 
 function summarizePeers (peers) {
   let unexpected = 0
+  let notices = 0
   let paced = 0
   let closedByServer = 0
   const closeCodes = {}
@@ -58,6 +72,7 @@ function summarizePeers (peers) {
   for (const p of peers) {
     if (p === undefined) continue
     unexpected += p.unexpected
+    notices += p.notices
     paced += p.paced
     if (p.closeCode !== undefined) {
       closedByServer++
@@ -65,7 +80,7 @@ function summarizePeers (peers) {
     }
     if (samples.length < 3) samples.push(...p.unexpectedSamples.slice(0, 3 - samples.length))
   }
-  return { unexpected, paced, closedByServer, closeCodes, unexpectedSamples: samples }
+  return { unexpected, notices, paced, closedByServer, closeCodes, unexpectedSamples: samples }
 }
 
 /** CPU counters at one instant: the servers', this process's and the whole machine's. */
@@ -96,45 +111,24 @@ function cpuBetween (req, s0, s1) {
   }
 }
 
-async function relay (req) {
-  const text = notifyText(req.frameBytes)
-  const frame = maskedFrame(text)
-  const joined = await joinRooms(req, req.rooms, text.length)
-  const { peers } = joined
-  let received = 0
-  const onText = peer => {
-    received++
-    peer.send()
-  }
-  for (const p of peers) {
-    p.onText = onText
-    p.setFrame(frame, req.peerRate, req.peerBurst)
-  }
-  // Start the loop: a room's frames in flight, split between its two peers.
-  for (let r = 0; r < req.rooms; r++) {
-    const a = peers[2 * r]
-    const b = peers[2 * r + 1]
-    for (let k = 0; k < req.inFlight; k++) (k % 2 === 0 ? a : b).send()
-  }
+/**
+ * The measured window of a closed loop: warm-up, then `measureMs` in which the frames counted
+ * by `count()` and the servers' CPU are read; then every peer is dropped.
+ */
+async function closedLoopWindow (req, peers, count) {
   await sleep(req.warmupMs)
   const s0 = snapshot(req)
-  const count0 = received
+  const count0 = count()
   const mono0 = process.hrtime.bigint()
   await sleep(req.measureMs)
   const s1 = snapshot(req)
-  const count1 = received
+  const count1 = count()
   const mono1 = process.hrtime.bigint()
   for (const p of peers) if (p !== undefined) p.destroy()
   const seconds = (s1.at - s0.at) / 1000
   const messages = count1 - count0
   const serverCpuUs = (s1.server - s0.server) * 1e6 / req.clockTicks
   return {
-    scenario: 'relay',
-    frameBytes: text.length,
-    rooms: req.rooms,
-    inFlight: req.inFlight,
-    joinFailures: joined.failed,
-    joinErrors: joined.errors,
     seconds,
     messages,
     messagesPerSec: messages / seconds,
@@ -144,7 +138,71 @@ async function relay (req) {
     serverSystemUsPerMsg: messages > 0 ? (s1.serverSystem - s0.serverSystem) * 1e6 / req.clockTicks / messages : null,
     ...cpuBetween(req, s0, s1),
     // The measured window on the monotonic clock (µs), to cut a --cpu-prof profile to it.
-    windowMonoUs: [Number(mono0 / 1000n), Number(mono1 / 1000n)],
+    windowMonoUs: [Number(mono0 / 1000n), Number(mono1 / 1000n)]
+  }
+}
+
+async function relay (req) {
+  const joined = await joinRooms(req, req.rooms, { bytes: req.frameBytes })
+  const { peers } = joined
+  let received = 0
+  const onText = peer => {
+    received++
+    peer.send()
+  }
+  for (const p of peers) p.onText = onText
+  // Start the loop: a room's frames in flight, split between its two peers.
+  for (let r = 0; r < req.rooms; r++) {
+    const a = peers[2 * r]
+    const b = peers[2 * r + 1]
+    for (let k = 0; k < req.inFlight; k++) (k % 2 === 0 ? a : b).send()
+  }
+  const window = await closedLoopWindow(req, peers, () => received)
+  return {
+    scenario: 'relay',
+    frameBytes: req.frameBytes,
+    rooms: req.rooms,
+    inFlight: req.inFlight,
+    joinFailures: joined.failed,
+    joinErrors: joined.errors,
+    ...window,
+    ...summarizePeers(peers)
+  }
+}
+
+async function group (req) {
+  const size = req.roomSize
+  const joined = await joinRooms(req, req.rooms, { size, bytes: req.frameBytes })
+  const { peers } = joined
+  // Per room: frames delivered since its last send, and whose turn it is to send.
+  const delivered = new Int32Array(req.rooms)
+  const turn = new Int32Array(req.rooms)
+  let received = 0
+  const next = room => {
+    const seat = turn[room]
+    turn[room] = seat + 1 === size ? 0 : seat + 1
+    peers[room * size + seat].send()
+  }
+  const onText = peer => {
+    received++
+    const room = peer.room
+    if (++delivered[room] === size - 1) {
+      delivered[room] = 0
+      next(room)
+    }
+  }
+  for (const p of peers) p.onText = onText
+  for (let r = 0; r < req.rooms; r++) for (let k = 0; k < req.inFlight; k++) next(r)
+  const window = await closedLoopWindow(req, peers, () => received)
+  return {
+    scenario: 'group',
+    frameBytes: req.frameBytes,
+    rooms: req.rooms,
+    roomSize: size,
+    inFlight: req.inFlight,
+    joinFailures: joined.failed,
+    joinErrors: joined.errors,
+    ...window,
     ...summarizePeers(peers)
   }
 }
@@ -156,9 +214,7 @@ function percentile (sorted, p) {
 }
 
 async function latency (req) {
-  const text = notifyText(req.frameBytes)
-  const frame = maskedFrame(text)
-  const joined = await joinRooms(req, req.rooms, text.length)
+  const joined = await joinRooms(req, req.rooms, { bytes: req.frameBytes })
   const { peers } = joined
   const sentAt = new Float64Array(req.rooms)
   const samples = []
@@ -176,14 +232,10 @@ async function latency (req) {
   for (let r = 0; r < req.rooms; r++) {
     const a = peers[2 * r]
     const b = peers[2 * r + 1]
-    a.room = b.room = r
     a.partner = b
     b.partner = a
   }
-  for (const p of peers) {
-    p.onText = onText
-    p.setFrame(frame, req.peerRate, req.peerBurst)
-  }
+  for (const p of peers) p.onText = onText
   // Stagger the rooms' first frames so that they do not move in step.
   for (let r = 0; r < req.rooms; r++) setTimeout(answer, Math.random() * gapMax, peers[2 * r])
   await sleep(req.warmupMs)
@@ -196,7 +248,7 @@ async function latency (req) {
   samples.sort((x, y) => x - y)
   return {
     scenario: 'latency',
-    frameBytes: text.length,
+    frameBytes: req.frameBytes,
     rooms: req.rooms,
     joinFailures: joined.failed,
     joinErrors: joined.errors,
@@ -215,7 +267,7 @@ async function idle (req) {
   const rooms = Math.ceil(req.peers / 2)
   // Warm-up: the first joins load and compile code and grow pools; they are not measured.
   if (req.warmupPeers > 0) {
-    const warm = await joinRooms({ ...req, roomPrefix: `${req.roomPrefix}-warm` }, Math.ceil(req.warmupPeers / 2), 0)
+    const warm = await joinRooms(req, Math.ceil(req.warmupPeers / 2), { roomPrefix: `${req.roomPrefix}-warm` })
     for (const p of warm.peers) if (p !== undefined) p.destroy()
     await sleep(req.settleMs)
   }
@@ -225,7 +277,7 @@ async function idle (req) {
   const rss0 = rssKiBOf(req.pids)
   const s0 = snapshot(req)
   const mono0 = process.hrtime.bigint()
-  const joined = await joinRooms(req, rooms, 0)
+  const joined = await joinRooms(req, rooms)
   const mono1 = process.hrtime.bigint()
   const s1 = snapshot(req)
   const joinedPeers = rooms * 2 - joined.failed
@@ -260,12 +312,12 @@ async function idle (req) {
   }
 }
 
-const scenarios = { relay, latency, idle }
+const scenarios = { relay, group, latency, idle }
 
 async function handle (req) {
   const run = scenarios[req.scenario]
   if (run === undefined) throw new Error(`unknown scenario ${req.scenario}`)
-  return run(req)
+  return { ...await run(req), protocol: req.protocol ?? 'notify', placement: req.placement ?? 'split' }
 }
 
 if (process.send !== undefined) {

@@ -3,9 +3,10 @@
 // relay load at each frame size, stops it (the profile is written at exit), and prints where
 // the time went in the measured window.
 //
-//   node bench/profile.js [--target project|baseline] [--bytes 200,4096] [--rooms 2000]
+//   node bench/profile.js [--target project|floor|bare|peerjs|...] [--bytes 200,4096] [--rooms 2000]
 //                         [--warmup 3] [--duration 10] [--top 25] [--out DIR]
 //   node bench/profile.js --joins [--peers 10000]     (the joins of the idle scenario instead)
+//   node bench/profile.js --room-size 4 [--rooms 500]  (the group scenario: every frame to all others)
 //   node bench/profile.js --summarize FILE.cpuprofile [--top 25]
 import { fork } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { formatSummary, summarizeProfile } from './lib/cpuprofile.js'
 import { clockTicks } from './lib/proc.js'
-import { makeTargets, repoDir } from './lib/targets.js'
+import { liftedCaps, makeTargets, repoDir, serverUsage } from './lib/targets.js'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -30,6 +31,7 @@ const { values: opt } = parseArgs({
     out: { type: 'string' },
     summarize: { type: 'string' },
     joins: { type: 'boolean', default: false },
+    'room-size': { type: 'string', default: '2' },
     peers: { type: 'string', default: '10000' }
   }
 })
@@ -41,11 +43,16 @@ if (opt.summarize !== undefined) {
   process.exit(0)
 }
 
+const projectDir = path.resolve(opt.project ?? repoDir)
+const serverHelp = serverUsage(projectDir)
 const targets = makeTargets({
-  projectDir: path.resolve(opt.project ?? repoDir),
-  projectArgs: opt['server-arg'] ?? ['--heartbeat', '0']
+  projectDir,
+  projectArgs: [...liftedCaps(serverHelp), ...(opt['server-arg'] ?? ['--heartbeat', '0'])],
+  serverHelp
 })
-const target = targets[opt.target]
+// `baseline` was the bare relay's name before the bench had several.
+const target = targets[opt.target === 'baseline' ? 'bare' : opt.target]
+const roomSize = Number(opt['room-size'])
 if (target === undefined) {
   process.stderr.write(`profile: unknown --target ${opt.target}\n`)
   process.exit(2)
@@ -63,14 +70,23 @@ function runLoad (request) {
 }
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-const common = { servers: [], pids: [], clockTicks: clockTicks(), concurrency: 100, peerRate: 40, peerBurst: 20 }
+const common = {
+  servers: [],
+  pids: [],
+  clockTicks: clockTicks(),
+  concurrency: 100,
+  peerRate: 40,
+  peerBurst: 20,
+  protocol: target.protocol ?? 'notify',
+  placement: target.placement ?? 'split'
+}
 const runs = opt.joins
   ? [{ label: 'joins', request: { ...common, scenario: 'idle', peers: Number(opt.peers), warmupPeers: 200, settleMs: 500 } }]
   : opt.bytes.split(',').map(Number).map(bytes => ({
-    label: `${bytes}B`,
+    label: roomSize > 2 ? `${bytes}B-rooms-of-${roomSize}` : `${bytes}B`,
     request: {
       ...common,
-      scenario: 'relay',
+      ...(roomSize > 2 ? { scenario: 'group', roomSize } : { scenario: 'relay' }),
       frameBytes: bytes,
       rooms: Number(opt.rooms),
       inFlight: 2,
@@ -80,7 +96,7 @@ const runs = opt.joins
   }))
 for (const run of runs) {
   const name = `${opt.target}-${run.label}-${stamp}.cpuprofile`
-  const server = await target.start({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', name] })
+  const server = await target.start({ nodeArgs: ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-name', name], roomSize })
   let result
   try {
     result = await runLoad({ ...run.request, servers: server.urls, pids: server.pids, roomPrefix: `prof-${run.label}-${process.pid}` })

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The bench (`npm run bench`, issue 5): this project's standalone server side by side with a
-// bare ws relay, driven by a load generator in its own process. For every round and every
-// scenario, each server of the pair is started fresh, measured, and stopped, in the order
-// A B A B...; each figure is the median over rounds, for both, and as the ratio A/B.
+// The bench (`npm run bench`, issues 5, 13 and 14): this project's standalone server side by
+// side with what it is measured against (the validating floor, PeerJS server, the bare ws
+// relay; or itself on Redis, or with workers), driven by a load generator in its own process.
+// For every round and every scenario, each server of the mode is started fresh, measured, and
+// stopped, in turn; each figure is the median over rounds, for each, and the mode's ratios.
 //
 //   node bench/run.js [--quick] [--rounds N] [--rooms N] [--warmup S] [--duration S] ...
 //   node bench/run.js --help
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { clockTicks, ensureNofile, localPortRange, machineBusyTicks } from './lib/proc.js'
 import { summarize, table } from './lib/report.js'
-import { makeTargets, modes, repoDir } from './lib/targets.js'
+import { liftedCaps, makeTargets, modes, repoDir, serverUsage } from './lib/targets.js'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 // `npm run bench | head` closes the pipe early: the JSON is written anyway.
@@ -22,15 +23,24 @@ process.stdout.on('error', () => {})
 
 const usage = `Usage: node bench/run.js [options]   (npm run bench -- [options])
 
-Runs the project server and a bare ws relay side by side (A B A B, fresh processes for every
-measurement), prints a table of medians and writes it as JSON to bench/results/<time>.json.
+Runs the project server side by side with the servers its mode compares it with (in turn,
+fresh processes for every measurement), prints a table of medians and ratios and writes it
+as JSON to bench/results/<time>.json.
 
   --quick                 a smoke run of a few seconds: 1 round, tiny loads (any flag below overrides it)
   --rounds N              rounds (default 5; medians over rounds)
-  --mode NAME             pair to compare: ${Object.keys(modes).join(', ')} (default local)
-  --only LIST             scenarios to run, comma-separated: relay200,relay4k,latency,idle (default all)
+  --mode NAME             what to compare (default local):
+                            local    project, validating floor (ws + JSON.parse), PeerJS server, bare ws relay
+                            redis    project on two instances sharing a Redis (rooms co-located, rooms split)
+                                     against one process
+                            workers  rtc-notify --workers N against one process
+  --only LIST             scenarios to run, comma-separated, among the mode's:
+                          relay200,relay4k,group200,group4k,latency,idle (default: all the mode's)
   --rooms N               rooms of the closed loop (default 2000)
-  --in-flight N           frames in flight per room (default 2)
+  --in-flight N           frames (group: broadcasts) in flight per room (default 2)
+  --room-size N           peers per room of the group scenarios (default 4)
+  --group-rooms N         rooms of the group scenarios (default 500)
+  --workers N             worker processes of --mode workers (default 2)
   --warmup S              closed loop: seconds of warm-up before the window (default 3)
   --duration S            closed loop: seconds measured (default 5)
   --latency-rooms N       rooms of the light load (default 10)
@@ -62,6 +72,9 @@ try {
       only: { type: 'string' },
       rooms: { type: 'string' },
       'in-flight': { type: 'string' },
+      'room-size': { type: 'string' },
+      'group-rooms': { type: 'string' },
+      workers: { type: 'string' },
       warmup: { type: 'string' },
       duration: { type: 'string' },
       'latency-rooms': { type: 'string' },
@@ -89,8 +102,8 @@ if (opt.help) {
 }
 
 const presets = {
-  full: { rounds: 5, rooms: 2000, inFlight: 2, warmupS: 3, durationS: 5, latencyRooms: 10, latencyWarmupS: 1, latencyDurationS: 5, idlePeers: 10000, idleWarmupPeers: 200, settleMs: 1000, joinConcurrency: 100, retries: 2 },
-  quick: { rounds: 1, rooms: 20, inFlight: 2, warmupS: 0.3, durationS: 0.7, latencyRooms: 2, latencyWarmupS: 0.2, latencyDurationS: 0.6, idlePeers: 200, idleWarmupPeers: 20, settleMs: 100, joinConcurrency: 20, retries: 0 }
+  full: { rounds: 5, rooms: 2000, groupRooms: 500, inFlight: 2, warmupS: 3, durationS: 5, latencyRooms: 10, latencyWarmupS: 1, latencyDurationS: 5, idlePeers: 10000, idleWarmupPeers: 200, settleMs: 1000, joinConcurrency: 100, retries: 2 },
+  quick: { rounds: 1, rooms: 20, groupRooms: 5, inFlight: 2, warmupS: 0.3, durationS: 0.7, latencyRooms: 2, latencyWarmupS: 0.2, latencyDurationS: 0.6, idlePeers: 200, idleWarmupPeers: 20, settleMs: 100, joinConcurrency: 20, retries: 0 }
 }
 const base = opt.quick ? presets.quick : presets.full
 
@@ -110,6 +123,9 @@ const cfg = {
   rounds: num('rounds', base.rounds, { min: 1, max: 20 }),
   rooms: num('rooms', base.rooms, { min: 1, max: 5000 }),
   inFlight: num('in-flight', base.inFlight, { min: 1, max: 16 }),
+  roomSize: num('room-size', 4, { min: 3, max: 12 }),
+  groupRooms: num('group-rooms', base.groupRooms, { min: 1, max: 2000 }),
+  workers: num('workers', 2, { min: 1, max: 16 }),
   warmupS: num('warmup', base.warmupS, { max: 60, integer: false }),
   durationS: num('duration', base.durationS, { min: 0.1, max: 120, integer: false }),
   latencyRooms: num('latency-rooms', base.latencyRooms, { min: 1, max: 100 }),
@@ -135,26 +151,17 @@ if (mode === undefined) {
   process.stderr.write(`bench: unknown --mode ${modeName} (known: ${Object.keys(modes).join(', ')})\n`)
   process.exit(2)
 }
-const allScenarios = ['relay200', 'relay4k', 'latency', 'idle']
-const only = opt.only === undefined ? allScenarios : opt.only.split(',').map(s => s.trim()).filter(Boolean)
+const only = opt.only === undefined ? mode.scenarios : opt.only.split(',').map(s => s.trim()).filter(Boolean)
 for (const s of only) {
-  if (!allScenarios.includes(s)) {
-    process.stderr.write(`bench: unknown scenario ${s} in --only (known: ${allScenarios.join(', ')})\n`)
+  if (!mode.scenarios.includes(s)) {
+    process.stderr.write(`bench: unknown scenario ${s} in --only (mode ${modeName} runs: ${mode.scenarios.join(', ')})\n`)
     process.exit(2)
   }
 }
 const projectDir = path.resolve(opt.project ?? repoDir)
-// The bench is one client address holding thousands of sockets and peers: the server's caps
-// per process and per address are lifted, when the measured checkout has them (an older one
-// would refuse the flags).
 const serverFlags = serverUsage(projectDir)
-const lifts = [
-  ['--max-connections', '0'], ['--max-connections-per-ip', '0'], ['--ip-message-rate', '0'], ['--ip-byte-rate', '0'],
-  ['--max-peers', '1000000'], ['--max-rooms', '1000000']
-]
-const uncapped = lifts.filter(([flag]) => serverFlags.includes(flag)).flat()
-const projectArgs = [...uncapped, ...(opt['server-arg'] ?? ['--heartbeat', '0'])]
-const targets = makeTargets({ projectDir, projectArgs })
+const projectArgs = [...liftedCaps(serverFlags), ...(opt['server-arg'] ?? ['--heartbeat', '0'])]
+const targets = makeTargets({ projectDir, projectArgs, serverHelp: serverFlags, workers: cfg.workers })
 const outDir = path.resolve(opt.out ?? path.join(benchDir, 'results'))
 const ticks = clockTicks()
 
@@ -164,6 +171,11 @@ function scenarioSpec (key) {
   switch (key) {
     case 'relay200': return { request: { scenario: 'relay', frameBytes: 200, ...loop } }
     case 'relay4k': return { request: { scenario: 'relay', frameBytes: 4096, ...loop } }
+    case 'group200':
+    case 'group4k': return {
+      roomSize: cfg.roomSize,
+      request: { scenario: 'group', frameBytes: key === 'group200' ? 200 : 4096, ...loop, rooms: cfg.groupRooms, roomSize: cfg.roomSize }
+    }
     case 'latency': return {
       request: {
         scenario: 'latency',
@@ -230,11 +242,14 @@ async function waitQuiet (maxS) {
 async function measure (targetName, scenarioKey, roundIndex) {
   const spec = scenarioSpec(scenarioKey)
   const quiet = cfg.waitQuietS > 0 ? await waitQuiet(cfg.waitQuietS) : undefined
-  const server = await targets[targetName].start({ inspect: spec.inspect === true, cpus: serverCpus })
+  const target = targets[targetName]
+  const server = await target.start({ inspect: spec.inspect === true, cpus: serverCpus, roomSize: spec.roomSize })
   let result
   try {
     result = await runLoad({
       ...spec.request,
+      protocol: target.protocol ?? 'notify',
+      placement: target.placement ?? 'split',
       servers: server.urls,
       pids: server.pids,
       inspectors: server.inspectors,
@@ -249,21 +264,13 @@ async function measure (targetName, scenarioKey, roundIndex) {
     if (result !== undefined) result.serverExit = exits
   }
   result.commands = server.commands
+  result.serverPids = server.pids
   if (quiet !== undefined) result.beforeStart = quiet
   return result
 }
 
 // Other processes' CPU (% of one core) in a window above which a measurement is suspect.
 const busyLimit = 25
-
-/** What `rtc-notify --help` of a checkout prints (empty if it cannot run). */
-function serverUsage (dir) {
-  try {
-    return execFileSync(process.execPath, [path.join(dir, 'bin/rtc-notify.js'), '--help'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-  } catch {
-    return ''
-  }
-}
 
 /** Things that make a measurement suspect, as sentences. */
 function problemsOf (target, scenario, round, r) {
@@ -275,7 +282,7 @@ function problemsOf (target, scenario, round, r) {
   if (r.unexpected > 0) problems.push(`${where}: ${r.unexpected} frames other than the relayed one, e.g. ${JSON.stringify(r.unexpectedSamples)}`)
   if (r.closedByServer > 0) problems.push(`${where}: the server closed ${r.closedByServer} peers ${JSON.stringify(r.closeCodes)}`)
   if (r.otherCpuPercent > busyLimit) problems.push(`${where}: other processes used ${r.otherCpuPercent.toFixed(0)}% of a core during the window: figures are suspect`)
-  if (r.scenario === 'relay' && r.messages === 0) problems.push(`${where}: no frame relayed in the window`)
+  if ((r.scenario === 'relay' || r.scenario === 'group') && r.messages === 0) problems.push(`${where}: no frame relayed in the window`)
   return problems
 }
 
@@ -292,7 +299,11 @@ function gitInfo (dir) {
 async function main () {
   const started = new Date()
   // Sockets: the generator holds every peer's socket, the server as many again (per process).
-  const peakPeers = Math.max(only.includes('idle') ? cfg.idlePeers + cfg.idleWarmupPeers : 0, only.some(s => s.startsWith('relay')) ? 2 * cfg.rooms : 0, 2 * cfg.latencyRooms)
+  const peakPeers = Math.max(
+    only.includes('idle') ? cfg.idlePeers + cfg.idleWarmupPeers : 0,
+    only.some(s => s.startsWith('relay')) ? 2 * cfg.rooms : 0,
+    only.some(s => s.startsWith('group')) ? cfg.roomSize * cfg.groupRooms : 0,
+    2 * cfg.latencyRooms)
   const nofile = ensureNofile(peakPeers + 1024)
   if (!(nofile.after.soft >= peakPeers + 1024)) {
     process.stderr.write(`bench: ${nofile.note}: too few for ${peakPeers} peers; raise the hard limit (ulimit -Hn, as root) or lower --idle-peers / --rooms\n`)
@@ -307,17 +318,18 @@ async function main () {
   }
   if (cfg.pin) notes.push(`server pinned to CPU ${serverCpus}, generator to CPU ${generatorCpus}`)
   if (ports[1] - ports[0] + 1 < peakPeers + 1000) notes.push(`local port range ${ports.join('-')} is small for ${peakPeers} peers`)
-  const [a, b] = [mode.a, mode.b]
-  process.stdout.write(`bench: mode ${modeName} (${a} vs ${b}), ${cfg.rounds} round(s), scenarios ${only.join(', ')}\n`)
+  const columns = mode.columns
+  process.stdout.write(`bench: mode ${modeName} (${columns.join(', ')}), ${cfg.rounds} round(s), scenarios ${only.join(', ')}\n`)
   process.stdout.write(`bench: ${notes.join('; ')}\n`)
 
   const rounds = []
   const problems = []
   for (let round = 0; round < cfg.rounds; round++) {
-    const results = { [a]: {}, [b]: {} }
+    const results = Object.fromEntries(columns.map(t => [t, {}]))
     rounds.push(results)
     for (const scenario of only) {
-      for (const target of [a, b]) {
+      for (const target of columns) {
+        if (mode.skip?.[target]?.includes(scenario)) continue
         const t0 = Date.now()
         let r = await measure(target, scenario, round)
         // A window that other processes shared says little about the server: measure it again,
@@ -337,16 +349,23 @@ async function main () {
     }
   }
 
-  const summary = summarize(rounds, a, b, new Set(only), mode.targets !== false)
+  const summary = summarize(rounds, mode, new Set(only), { roomSize: cfg.roomSize })
   const finished = new Date()
   const cpu = os.cpus()
   const report = {
-    bench: 'fastify-rtc-notify relay bench (issue 5)',
+    bench: 'fastify-rtc-notify relay bench (issues 5, 13, 14)',
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     seconds: (finished - started) / 1000,
     command: `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
-    mode: { name: modeName, a, b, description: mode.description, targets: { [a]: targets[a].description, [b]: targets[b].description } },
+    mode: {
+      name: modeName,
+      columns,
+      description: mode.description,
+      targets: Object.fromEntries(columns.map(t => [t, targets[t].description])),
+      ratios: mode.ratios.map(({ of, to, targets }) => ({ of, to, targets })),
+      skip: mode.skip ?? {}
+    },
     machine: {
       cpu: cpu[0]?.model ?? 'unknown',
       cores: cpu.length,
@@ -369,11 +388,15 @@ async function main () {
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
 
   const loadLine = `${cfg.rooms} rooms x ${cfg.inFlight} in flight, ${cfg.warmupS} s warm-up + ${cfg.durationS} s window; ` +
+    (only.some(s => s.startsWith('group')) ? `group: ${cfg.groupRooms} rooms of ${cfg.roomSize}; ` : '') +
     `latency: ${cfg.latencyRooms} rooms, 1 in flight; idle: ${cfg.idlePeers} peers`
   process.stdout.write(`\nmedians of ${cfg.rounds} round(s); ${loadLine}\n`)
   process.stdout.write(`machine: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.os}, node ${process.version}\n\n`)
-  process.stdout.write(table(summary, a, b) + '\n\n')
-  process.stdout.write(busyLine(rounds, a, b) + '\n')
+  process.stdout.write(table(summary, mode) + '\n\n')
+  for (const t of columns) process.stdout.write(`${t}: ${targets[t].description}\n`)
+  const skipped = Object.entries(mode.skip ?? {}).map(([t, list]) => `${t} skips ${list.join(', ')}`)
+  if (skipped.length > 0) process.stdout.write(`(${skipped.join('; ')})\n`)
+  process.stdout.write('\n' + busyLine(rounds, columns) + '\n')
   if (problems.length > 0) {
     process.stdout.write(`\n${problems.length} problem(s):\n${problems.slice(0, 20).map(p => '  ' + p).join('\n')}\n`)
   }
@@ -382,7 +405,8 @@ async function main () {
 
 function brief (r) {
   switch (r.scenario) {
-    case 'relay': return `${Math.round(r.messagesPerSec)} msg/s, ${fmt(r.serverCpuUsPerMsg, 2)} µs/msg (${fmt(r.serverSystemUsPerMsg, 2)} system), server ${r.serverCpuPercent.toFixed(0)}% cpu, generator ${r.generatorCpuPercent.toFixed(0)}%, other ${r.otherCpuPercent.toFixed(0)}%`
+    case 'relay':
+    case 'group': return `${Math.round(r.messagesPerSec)} msg/s, ${fmt(r.serverCpuUsPerMsg, 2)} µs/msg (${fmt(r.serverSystemUsPerMsg, 2)} system), server ${r.serverCpuPercent.toFixed(0)}% cpu, generator ${r.generatorCpuPercent.toFixed(0)}%, other ${r.otherCpuPercent.toFixed(0)}%`
     case 'latency': return `p50 ${fmt(r.p50Ms, 3)} ms, p99 ${fmt(r.p99Ms, 3)} ms (${r.samples} hops)`
     case 'idle': return `${Math.round(r.joinsPerSec)} joins/s, ${fmt(r.serverCpuUsPerJoin, 1)} µs/join, ${fmt(r.rssPerPeerKiB, 2)} KiB/peer, ${r.failedJoins} failed`
   }
@@ -394,20 +418,19 @@ function fmt (x, digits) {
 }
 
 // Whether the closed loop was bound by the server (near 100% of a core) or by the generator.
-function busyLine (rounds, a, b) {
+function busyLine (rounds, columns) {
   const parts = []
-  for (const s of ['relay200', 'relay4k']) {
+  for (const s of ['relay200', 'relay4k', 'group200', 'group4k']) {
     const per = t => {
       const rs = rounds.map(r => r[t]?.[s]).filter(Boolean)
       if (rs.length === 0) return null
       const avg = k => rs.reduce((x, r) => x + r[k], 0) / rs.length
       return `${t} ${avg('serverCpuPercent').toFixed(0)}% (generator ${avg('generatorCpuPercent').toFixed(0)}%)`
     }
-    const pa = per(a)
-    const pb = per(b)
-    if (pa !== null) parts.push(`${s}: ${pa}, ${pb}`)
+    const each = columns.map(per).filter(p => p !== null)
+    if (each.length > 0) parts.push(`${s}: ${each.join(', ')}`)
   }
-  return parts.length === 0 ? '' : `server CPU busy in the window, mean of rounds: ${parts.join('; ')}`
+  return parts.length === 0 ? '' : `server CPU busy in the window, mean of rounds:\n  ${parts.join('\n  ')}`
 }
 
 main().catch(err => {

@@ -1,6 +1,6 @@
 // A deliberately small WebSocket client for the load generator: a raw TCP socket, a fixed
 // HTTP upgrade request, frames written as pre-built (pre-masked) buffers, and a streaming
-// reader that counts incoming frames without copying their payloads. It costs the generator
+// reader that counts incoming messages, keeping only their first bytes. It costs the generator
 // far less CPU per message than a full `ws` client, so on a 2-core machine the server, not the
 // generator, is what limits the closed loop. The server sees ordinary masked client frames.
 import net from 'node:net'
@@ -52,14 +52,14 @@ const sdpLines = [
 ]
 
 /**
- * The text of a NOTIFY frame carrying an SDP-like offer, exactly `bytes` bytes long (ASCII).
- * @param {number} bytes at least 60
+ * JSON text of exactly `bytes` bytes (ASCII): `head`, an SDP-like offer's text, `tail`.
+ * @param {number} bytes
+ * @param {string} head e.g. '{"method":"NOTIFY","data":{"type":"offer","sdp":"'
+ * @param {string} tail e.g. '"}}'
  */
-export function notifyText (bytes) {
-  const head = '{"method":"NOTIFY","data":{"type":"offer","sdp":"'
-  const tail = '"}}'
+export function offerText (bytes, head, tail) {
   const room = bytes - head.length - tail.length
-  if (room < 1) throw new Error(`a NOTIFY frame cannot be ${bytes} bytes`)
+  if (room < 1) throw new Error(`a frame with ${head}...${tail} cannot be ${bytes} bytes`)
   let sdp = ''
   for (let i = 0; sdp.length < room; i++) sdp += sdpLines[i % sdpLines.length] + '\\r\\n'
   sdp = sdp.slice(0, room)
@@ -71,25 +71,57 @@ export function notifyText (bytes) {
 }
 
 /**
- * One peer: a raw WebSocket connection. Calls `onText(peer, length)` for each complete text
- * message; frames of any other length than `expectLength` are captured (up to 1 KiB) so that
- * the caller can report what the server answered instead of relaying.
+ * The text of a NOTIFY frame carrying an SDP-like offer, exactly `bytes` bytes long (ASCII).
+ * @param {number} bytes at least 60
+ */
+export function notifyText (bytes) {
+  return offerText(bytes, '{"method":"NOTIFY","data":{"type":"offer","sdp":"', '"}}')
+}
+
+/**
+ * What a peer expects to receive.
+ * @typedef {object} Expect
+ * @property {Buffer} relayed how a relayed frame starts
+ * @property {number} [length] a relayed frame's exact length, when it is known in advance
+ * @property {Buffer[]} notices how the server's own notices start (PeerJS's OPEN, a group
+ *   room's ROOM and PRESENCE): counted apart, neither relayed nor unexpected
+ */
+
+/**
+ * An expectation, from strings.
+ * @param {{relayed: string, length?: number, notices?: string[]}} spec
+ * @returns {Expect}
+ */
+export function expecting ({ relayed, length, notices = [] }) {
+  return { relayed: Buffer.from(relayed), length, notices: notices.map(n => Buffer.from(n)) }
+}
+
+// Bytes kept of the start of each message: enough to tell what it is, and to show it when it
+// is not what was expected.
+const peekBytes = 256
+
+/**
+ * One peer: a raw WebSocket connection. Calls `onText(peer)` for each relayed message (as
+ * `expect` describes it); counts the server's notices; keeps the start of anything else (up to
+ * 256 bytes of a few of them) so that the caller can report what the server sent instead.
  */
 export class RawPeer {
   /**
    * @param {{host: string, port: number}} server
    * @param {string} path e.g. /call/abc
-   * @param {number} expectLength payload length of a relayed frame
+   * @param {Expect} expect what a relayed frame and a notice look like
    */
-  constructor (server, path, expectLength) {
+  constructor (server, path, expect) {
     this.server = server
     this.path = path
-    this.expectLength = expectLength
+    this.expect = expect
     this.socket = null
     /** 0 new, 1 handshaking, 2 open, 3 closed */
     this.state = 0
     this.onText = null
-    /** Frames that were not a relayed frame of the expected length (first few kept). */
+    /** The server's own notices received (PeerJS's OPEN, a group room's ROOM and PRESENCE). */
+    this.notices = 0
+    /** Messages that were neither relayed frames nor notices (the first few kept). */
     this.unexpected = 0
     this.unexpectedSamples = []
     this.closeCode = undefined
@@ -101,8 +133,11 @@ export class RawPeer {
     this.opcode = 0
     this.fin = false
     this.msgLen = 0
-    this.capture = null
-    this.captureAt = 0
+    this.control = null
+    this.controlAt = 0
+    this.controlOpcode = 0
+    this.peek = null
+    this.peekAt = 0
     this.handshakeBuf = null
     // Pacing: a token bucket, so that a small closed loop stays under the server's rate limit.
     this.tokens = 0
@@ -160,6 +195,7 @@ export class RawPeer {
         const status = /^HTTP\/1\.1 (\d{3})/.exec(head)
         if (status === null || status[1] !== '101') return fail(`HTTP ${status === null ? '?' : status[1]}`)
         this.state = 2
+        this.peek = Buffer.allocUnsafe(peekBytes)
         settled = true
         resolve()
         if (rest.length > 0) this.read(rest, 0)
@@ -225,15 +261,19 @@ export class RawPeer {
     this.state = 3
   }
 
-  // The streaming frame reader: header bytes are gathered one by one (2 to 10 of them), payload
-  // bytes are skipped unless the frame is a control frame or an unexpected one.
+  // The streaming frame reader: header bytes are gathered one by one (2 to 10 of them); of a
+  // message's payload only its first bytes are kept (to tell what it is), of a control frame
+  // all of it. Relayed frames may differ in length from the ones sent (a group room's `from`,
+  // PeerJS's `src`): they are told by how they start.
   read (chunk, i) {
     const n = chunk.length
     while (i < n) {
       if (this.need > 0) {
         const take = this.need < n - i ? this.need : n - i
-        if (this.capture !== null && this.captureAt < this.capture.length) {
-          this.captureAt += chunk.copy(this.capture, this.captureAt, i, i + take)
+        if (this.control !== null) {
+          this.controlAt += chunk.copy(this.control, this.controlAt, i, i + take)
+        } else if (this.peekAt < peekBytes) {
+          this.peekAt += chunk.copy(this.peek, this.peekAt, i, i + Math.min(take, peekBytes - this.peekAt))
         }
         i += take
         this.need -= take
@@ -250,16 +290,18 @@ export class RawPeer {
       this.hdrLen = 0
       this.fin = (hdr[0] & 0x80) !== 0
       const opcode = hdr[0] & 0x0f
-      if (opcode !== 0) this.opcode = opcode
       if (opcode >= 8) {
-        this.capture = Buffer.alloc(len)
-        this.captureAt = 0
+        this.control = Buffer.alloc(len)
+        this.controlAt = 0
+        this.controlOpcode = opcode
       } else {
-        if (opcode !== 0) this.msgLen = 0
+        // A continuation frame adds to the message; any other data frame starts one.
+        if (opcode !== 0) {
+          this.opcode = opcode
+          this.msgLen = 0
+          this.peekAt = 0
+        }
         this.msgLen += len
-        const whole = this.fin && opcode !== 0
-        this.capture = whole && len === this.expectLength && opcode === OP_TEXT ? null : Buffer.alloc(Math.min(len, 1024))
-        this.captureAt = 0
       }
       this.need = len
       if (len === 0) this.frameDone()
@@ -267,27 +309,38 @@ export class RawPeer {
   }
 
   frameDone () {
-    const opcode = this.opcode
-    if (opcode >= 8) {
-      const payload = this.capture
-      this.capture = null
-      if (opcode === OP_CLOSE) {
+    if (this.control !== null) {
+      const payload = this.control
+      this.control = null
+      if (this.controlOpcode === OP_CLOSE) {
         this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005
-      } else if (opcode === OP_PING) {
+      } else if (this.controlOpcode === OP_PING) {
         this.write(maskedFrame(payload, 0xA))
       }
       return
     }
     if (!this.fin) return
-    if (opcode === OP_TEXT && this.msgLen === this.expectLength && this.capture === null) {
-      this.onText(this)
-      return
+    const e = this.expect
+    if (this.opcode === OP_TEXT) {
+      if ((e.length === undefined || this.msgLen === e.length) && this.startsWith(e.relayed)) {
+        this.onText(this)
+        return
+      }
+      for (const notice of e.notices) {
+        if (this.startsWith(notice)) {
+          this.notices++
+          return
+        }
+      }
     }
     this.unexpected++
-    if (this.unexpectedSamples.length < 3 && this.capture !== null) {
-      this.unexpectedSamples.push(this.capture.toString('utf8', 0, this.captureAt))
+    if (this.unexpectedSamples.length < 3) {
+      this.unexpectedSamples.push(`${this.opcode === OP_TEXT ? 'text' : `opcode ${this.opcode}`}, ${this.msgLen} bytes: ${this.peek.toString('utf8', 0, this.peekAt)}`)
     }
-    this.capture = null
+  }
+
+  startsWith (prefix) {
+    return this.peekAt >= prefix.length && this.peek.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
   }
 }
 
