@@ -145,8 +145,12 @@ export class RoomRouter {
     const message: RoutedConnection = { rtcNotifyConnection: head.toString('latin1') }
     // keepOpen: the primary closes its copy once the send is done (not when the worker
     // acknowledges it, as Node would), so that the socket's 'close' lets the caps count it out;
-    // closing a copy leaves the connection to the worker's.
-    worker.send(message, socket, { keepOpen: true }, () => socket.destroy())
+    // closing a copy leaves the connection to the worker's. A send that failed (the worker has
+    // just died) sent nothing.
+    worker.send(message, socket, { keepOpen: true }, err => {
+      if (err === null) socket.destroy()
+      else unavailable(socket)
+    })
   }
 }
 

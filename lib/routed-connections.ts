@@ -20,7 +20,8 @@ function isRoutedConnection (message: unknown): message is RoutedConnection {
  * it, with the bytes the primary read put back in front. Call before `app.ready()`.
  *
  * Each connection carries one request, the one the primary routed it by: a second request on
- * it could be for a room of another worker (Node answers it 503 and closes). The server's caps
+ * it could be for a room of another worker. The response closes the connection, and Node
+ * answers a request pipelined behind it 503 without handling it. The server's caps
  * hold: --max-connections is counted here (Node counts only what a listening server accepts),
  * --max-connections-per-ip by its own 'connection' listener.
  * @param slot the worker's slot, sent back in the `x-rtc-notify-worker` header of HTTP answers
