@@ -4,16 +4,7 @@
 import t from 'tap'
 import { join, until } from './helpers/client.js'
 import { logLines, startCli } from './helpers/cli.js'
-import { roomSlot } from '../lib/room-router.js'
-
-let rooms = 0
-/** A fresh room id held by the worker in `slot` of 2. */
-function roomOfSlot (slot: number): string {
-  for (;;) {
-    const id = `capped-${process.pid}-${++rooms}`
-    if (roomSlot(id, 2) === slot) return id
-  }
-}
+import { roomOfSlot } from './helpers/workers.js'
 
 t.test('each worker caps its own connections: per address, then in all', async t => {
   const cli = await startCli(t, ['-l', 'tcp:127.0.0.1:0', '--workers', '2', '--no-demo',

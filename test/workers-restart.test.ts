@@ -3,18 +3,8 @@
 import t from 'tap'
 import { handshakeStatus, join, until, type TestPeer } from './helpers/client.js'
 import { startCli, type RunningCli } from './helpers/cli.js'
-import { children, everyWorkerHealth, running } from './helpers/workers.js'
+import { children, everyWorkerHealth, roomOfSlot, running } from './helpers/workers.js'
 import { closedWithin } from './redis/instances.js'
-import { roomSlot } from '../lib/room-router.js'
-
-let rooms = 0
-/** A room id no other test uses, held by the worker in `slot` of 2. */
-function roomOfSlot (slot: number): string {
-  for (;;) {
-    const id = `restart-${process.pid}-${++rooms}`
-    if (roomSlot(id, 2) === slot) return id
-  }
-}
 
 /** Two peers of a fresh room of `slot`, having said hello. */
 async function call (cli: RunningCli, slot: number): Promise<[TestPeer, TestPeer]> {

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { get } from 'node:http'
+import { roomSlot } from '../../lib/room-router.js'
 import { workerHeader } from '../../lib/routed-connections.js'
 
 /** The pids of a process's children (the workers of a --workers primary). */
@@ -47,4 +48,13 @@ export async function everyWorkerHealth (url: string, slots: number): Promise<Wo
     bySlot.set(health.slot, health)
   }
   return [...bySlot.values()].sort((a, b) => a.slot - b.slot)
+}
+
+let rooms = 0
+/** A room id no other test uses, whose worker (of `slots`) is the one in `slot`. */
+export function roomOfSlot (slot: number, slots = 2): string {
+  for (;;) {
+    const id = `slot${slot}-${process.pid}-${++rooms}`
+    if (roomSlot(id, slots) === slot) return id
+  }
 }
