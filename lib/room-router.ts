@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster'
 import { createHash } from 'node:crypto'
 import { STATUS_CODES, type Server as HttpServer } from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { capConnections } from './connection-caps.js'
 import { roomOf } from './handshake.js'
 import { readRequestLine, type RequestLineLimits } from './request-line.js'
@@ -46,11 +46,6 @@ export class RoomRouter {
   readonly #workers: Array<Worker | undefined>
   readonly #reading = new Set<Socket>()
   #next = 0
-
-  /** The router's logger (the primary's). */
-  get log (): FastifyBaseLogger {
-    return this.#app.log
-  }
 
   /**
    * Builds a router; no worker is attached and nothing listens yet.
@@ -99,6 +94,8 @@ export class RoomRouter {
         resolve()
       })
     })
+    // A failed accept (out of file descriptors): that connection is lost, the others go on.
+    this.#server.on('error', err => this.#app.log.error({ err }, 'a connection could not be accepted'))
     const address = this.#server.address()
     return typeof address === 'object' && address !== null ? address.port : port
   }
