@@ -93,7 +93,9 @@ Options:
       --turn-secret SECRET     its shared secret (or set RTC_NOTIFY_TURN_SECRET)
       --turn-ttl SECONDS       lifetime of TURN credentials (default 86400)
       --redis URL              share rooms with other instances through this Redis
-      --workers N              run N worker processes sharing the port (needs --redis)
+      --workers N              run N worker processes behind the port; every handshake of a room goes to
+                               the same worker, so rooms need no --redis on one machine (tcp: only;
+                               the caps above hold in each worker)
       --metrics                serve Prometheus metrics at /metrics
       --no-demo                do not serve the demo call page at /
   -d, --verbose                debug logging
@@ -174,7 +176,9 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
     throw new UsageError(`invalid --redis ${JSON.stringify(v.redis)}: expected a URL like redis://HOST:PORT`)
   }
   const workers = count('--workers', v.workers)
-  if (workers !== undefined && v.redis === undefined) throw new UsageError('--workers needs --redis: workers share rooms through it')
+  if (workers !== undefined && transport === 'tls') {
+    throw new UsageError('--workers cannot serve a tls: listener (the primary must read each request\'s path to route it by room): terminate TLS at a proxy in front and listen with tcp:')
+  }
 
   return {
     help: false,

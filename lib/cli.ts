@@ -2,6 +2,9 @@ import cluster, { type Worker } from 'node:cluster'
 import { readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import { parseCli, usage, UsageError, type CliConfig } from './cli-options.js'
+import { maxConnectionsByDefault } from './connection-caps.js'
+import { RoomRouter } from './room-router.js'
+import { serveRoutedConnections } from './routed-connections.js'
 import { buildServer } from './server.js'
 
 // After SIGINT/SIGTERM, the process exits even if closing hangs.
@@ -11,12 +14,14 @@ const shutdownTimeoutMs = 5000
 const workerKillDelayMs = shutdownTimeoutMs + 2000
 // A worker that dies after it was serving is replaced after this pause.
 const respawnDelayMs = 1000
+// Tells a worker its slot: the rooms it holds are those whose id hashes to it.
+const slotVariable = 'RTC_NOTIFY_WORKER_SLOT'
 
-/** What a worker tells the primary once it listens. */
-interface ListeningMessage { rtcNotifyListening: string }
+/** What a worker tells the primary once it can take connections. */
+interface ReadyMessage { rtcNotifyReady: true }
 
 /**
- * Runs the standalone server (with --workers, the primary of its worker processes).
+ * Runs the standalone server (with --workers, the primary of its worker processes, or one of them).
  * @returns the exit code when the server does not start (2: bad command line, 1: failure);
  *   a running server exits on SIGINT/SIGTERM, 0 when it closed cleanly, 1 otherwise
  */
@@ -33,7 +38,9 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
     if (!(err instanceof UsageError)) throw err
     return usageFailure(err.message)
   }
-  if (config.workers !== undefined && cluster.isPrimary) return runWorkers(config, config.workers)
+  if (config.workers !== undefined) {
+    return cluster.isPrimary ? await runWorkers(config, config.workers) : await runWorker(config, Number(env[slotVariable]))
+  }
 
   let tls
   if (config.transport === 'tls') {
@@ -59,10 +66,34 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   }
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
-  const url = `${config.transport === 'tls' ? 'https' : 'http'}://${config.host}:${port}/`
-  if (cluster.isWorker) process.send!({ rtcNotifyListening: url } satisfies ListeningMessage)
-  else announce(config, url)
+  announce(config, `${config.transport === 'tls' ? 'https' : 'http'}://${config.host}:${port}/`)
+  stopOnSignals(app)
+  return undefined
+}
 
+/**
+ * A worker of --workers: the server, serving the connections the primary hands it (it does
+ * not listen itself); it tells the primary once it can take them.
+ * @param slot the worker's slot (see RoomRouter)
+ * @returns 1 when the server does not start; undefined once it serves
+ */
+async function runWorker (config: CliConfig, slot: number): Promise<number | undefined> {
+  let app
+  try {
+    app = await buildServer(config)
+    serveRoutedConnections(app, slot)
+    await app.ready()
+  } catch (err) {
+    process.stderr.write(`rtc-notify: ${(err as Error).message}\n`)
+    return 1
+  }
+  process.send!({ rtcNotifyReady: true } satisfies ReadyMessage)
+  stopOnSignals(app)
+  return undefined
+}
+
+/** Closes the server on SIGINT/SIGTERM (peers hear 1001), then exits 0, or 1 when closing failed. */
+function stopOnSignals (app: FastifyInstance): void {
   let stopping = false
   const stop = (signal: string): void => {
     // A worker may hear a signal twice: from the terminal and from its primary.
@@ -73,7 +104,6 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
-  return undefined
 }
 
 /**
@@ -112,15 +142,22 @@ function announce (config: CliConfig, url: string, workers?: number): void {
 }
 
 /**
- * The primary of --workers: forks the workers (each runs this command line and shares the
- * listening port through node:cluster), prints the URL once they all listen, replaces a worker
- * that dies while serving, and on SIGINT/SIGTERM stops them all.
+ * The primary of --workers: forks one worker per slot, listens once they are all ready and
+ * hands each connection to a worker (RoomRouter: a room's handshakes all go to its slot's
+ * worker), prints the URL, replaces a worker that dies while serving in the same slot, and on
+ * SIGINT/SIGTERM stops them all.
  * @returns once every worker is gone: after a signal, 0 if every worker closed cleanly and 1
- *   otherwise; or the code of a worker that failed to start
+ *   otherwise; 1 if the port cannot be listened on; or the code of a worker that failed to start
  */
 async function runWorkers (config: CliConfig, count: number): Promise<number> {
+  const router = await RoomRouter.create({
+    slots: count,
+    logLevel: config.logLevel,
+    caps: { total: config.maxConnections ?? maxConnectionsByDefault(), perAddress: config.maxConnectionsPerIp }
+  })
   const workers = new Set<Worker>()
-  let serving = 0
+  let ready = 0
+  let serving = false
   let stopping = false
   let exitCode = 0
   let allGone = (): void => {}
@@ -129,40 +166,53 @@ async function runWorkers (config: CliConfig, count: number): Promise<number> {
     if (stopping) return
     stopping = true
     exitCode = code
+    void router.close()
     for (const worker of workers) worker.process.kill('SIGTERM')
+    if (workers.size === 0) allGone()
     setTimeout(() => {
       if (workers.size === 0) return
       process.stderr.write(`rtc-notify: ${workers.size} worker(s) did not stop within ${workerKillDelayMs / 1000} s; killing them\n`)
       for (const worker of workers) worker.process.kill('SIGKILL')
     }, workerKillDelayMs).unref()
   }
-  const fork = (): void => {
-    const worker = cluster.fork()
-    let listening = false
+  const listen = async (): Promise<void> => {
+    try {
+      const port = await router.listen(config.host, config.port)
+      serving = true
+      announce(config, `http://${config.host}:${port}/`, count)
+    } catch (err) {
+      process.stderr.write(`rtc-notify: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`)
+      stop(1)
+    }
+  }
+  const fork = (slot: number): void => {
+    const worker = cluster.fork({ [slotVariable]: String(slot) })
     workers.add(worker)
-    worker.on('message', (message: Partial<ListeningMessage> | undefined) => {
-      if (typeof message?.rtcNotifyListening !== 'string' || listening) return
-      listening = true
-      if (++serving === count) announce(config, message.rtcNotifyListening, count)
+    worker.on('message', (message: Partial<ReadyMessage> | undefined) => {
+      if (message?.rtcNotifyReady !== true || stopping) return
+      router.attach(slot, worker)
+      if (++ready === count) void listen()
     })
     worker.on('exit', (code, signal) => {
       workers.delete(worker)
+      router.detach(slot)
       const how = signal ?? `exit code ${String(code)}`
       if (stopping) {
         // Expected; but a worker whose shutdown failed (it said why) or that had to be killed is not clean.
         if (signal === 'SIGKILL' || (code !== null && code !== 0)) exitCode ||= 1
-      } else if (serving < count) {
-        // A worker that cannot start (Redis unreachable, port taken): the others go too.
+      } else if (!serving) {
+        // A worker that cannot start (Redis unreachable): the others go too.
         process.stderr.write(`rtc-notify: a worker failed to start (${how})\n`)
         stop(code === 0 || code === null ? 1 : code)
       } else {
+        // Until the new worker is ready, the handshakes of this slot's rooms are answered 503.
         if (config.logLevel !== 'fatal') process.stderr.write(`rtc-notify: a worker died (${how}); starting another\n`)
-        setTimeout(() => { if (!stopping) fork() }, respawnDelayMs)
+        setTimeout(() => { if (!stopping) fork(slot) }, respawnDelayMs)
       }
       if (stopping && workers.size === 0) allGone()
     })
   }
-  for (let i = 0; i < count; i++) fork()
+  for (let slot = 0; slot < count; slot++) fork(slot)
   process.on('SIGINT', () => stop(0))
   process.on('SIGTERM', () => stop(0))
   await gone

@@ -1,41 +1,14 @@
-// --workers N: N worker processes share the port (node:cluster) and their rooms (Redis).
-import { execFileSync } from 'node:child_process'
-import { get } from 'node:http'
+// --workers N with --redis: the primary still routes every handshake of a room to the room's
+// worker, so both peers of a room share a process; the store is Redis, for the instances on
+// other machines.
 import t from 'tap'
 import { join } from '../helpers/client.js'
-import { closedWithin, freshRoom, healthStatus, roomAt, startInstance } from './instances.js'
+import { children, everyWorkerHealth, roomOfSlot, running } from '../helpers/workers.js'
+import { closedWithin, healthStatus, roomAt, startInstance } from './instances.js'
 import { RedisServer } from './redis-server.js'
+import { roomSlot } from '../../lib/room-router.js'
 
-/** The pids of a process's children. */
-function children (pid: number): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().trim().split(/\s+/).filter(Boolean).map(Number)
-  } catch {
-    return [] // ps exits 1 when there are none
-  }
-}
-
-/** The peers count of a /health answer, over a connection of its own (so any worker may answer). */
-async function peersAtSomeWorker (url: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    get(url + 'health', { agent: false }, response => {
-      let body = ''
-      response.on('data', chunk => { body += String(chunk) })
-      response.on('end', () => resolve((JSON.parse(body) as { peers: number }).peers))
-    }).on('error', reject)
-  })
-}
-
-function running (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-t.test('--workers 2: two workers, one URL printed, calls across them, a clean stop', async t => {
+t.test('--workers 2 --redis: two workers, one URL printed, both peers of a room on its worker, a clean stop', async t => {
   const redis = await RedisServer.start(t)
   const cli = await startInstance(t, redis.url, ['--workers', '2'])
   t.equal(cli.stdout().match(/listening on/g)?.length, 1, 'the URL is printed once')
@@ -44,12 +17,10 @@ t.test('--workers 2: two workers, one URL printed, calls across them, a clean st
   t.equal(workers.length, 2, 'two worker processes')
   t.equal(await healthStatus(cli), 200)
 
-  // Connections go to the workers in turn, so these pairs are split between them.
+  // Six rooms of worker 0, two of worker 1: a round-robin would give each worker 8 peers.
+  const rooms = [0, 0, 0, 0, 0, 0, 1, 1].map(slot => roomOfSlot(slot))
   const pairs = []
-  for (let i = 0; i < 4; i++) {
-    const room = freshRoom()
-    pairs.push([await join(roomAt(cli, room)), await join(roomAt(cli, room))])
-  }
+  for (const room of rooms) pairs.push([await join(roomAt(cli, room)), await join(roomAt(cli, room))])
   for (const [first, second] of pairs) {
     first.send({ method: 'NOTIFY', data: 'ping' })
     t.same(await second.next(), { method: 'NOTIFY', data: 'ping' })
@@ -57,9 +28,10 @@ t.test('--workers 2: two workers, one URL printed, calls across them, a clean st
     t.same(await first.next(), { method: 'NOTIFY', data: 'pong' })
   }
 
-  const counts = []
-  for (let i = 0; i < 6; i++) counts.push(await peersAtSomeWorker(cli.url))
-  t.ok(counts.every(n => n < 8), `no single worker holds all 8 peers (answers: ${counts.join(', ')})`)
+  for (const { slot, peers } of await everyWorkerHealth(cli.url, 2)) {
+    const mine = rooms.filter(room => roomSlot(room, 2) === slot).length
+    t.equal(peers, 2 * mine, `worker ${slot} holds both peers of its ${mine} rooms`)
+  }
 
   cli.child.kill('SIGTERM')
   t.equal(await cli.exited, 0, 'the primary exits 0 once the workers have closed')
