@@ -40,7 +40,10 @@ export function serveRoutedConnections (app: FastifyInstance, slot: number): voi
   const adopt = (message: unknown, socket: Socket | undefined): void => {
     // The socket may have closed on its way here.
     if (!isRoutedConnection(message) || socket === undefined) return
-    if (closing) return void socket.destroy()
+    if (closing) {
+      socket.destroy()
+      return
+    }
     const cap = server.maxConnections
     if (cap !== undefined && cap > 0 && open >= cap) {
       socket.destroy()

@@ -126,7 +126,8 @@ t.test('bad flags: one line saying what is wrong, a usage hint, exit code 2, no 
     [['--path', 'call/x'], /invalid --path "call\/x": must start with \//],
     [['-d', '-q'], /--verbose and --quiet/],
     [['--turn-url', 'turn:x'], /--turn-url needs --turn-secret/],
-    [['--workers', '2'], /--workers needs --redis/],
+    [['-l', 'tls:127.0.0.1:8443', '--certfile', 'c.pem', '--keyfile', 'k.pem', '--workers', '2'], /--workers cannot serve a tls: listener/],
+    [['--workers', '0'], /invalid --workers "0"/],
     [['--listen'], /argument missing/]
   ]
   const results = await Promise.all(cases.map(async ([args]) => await runCli(args)))
