@@ -1,5 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis'
-import { RedisPipelineAbortedError, RedisUnreachableError } from './redis-errors.js'
+import type { ClusterOptions, RedisOptions } from 'ioredis'
+import { RedisUnreachableError } from './redis-errors.js'
 
 const noop = (): void => {}
 
@@ -21,16 +21,42 @@ export function storeConnectionOptions (commandTimeoutMs: number): RedisOptions 
   }
 }
 
+/**
+ * The same settings for a Redis Cluster client: the per-command ones go to each node's
+ * connection, the others to the cluster. A command whose node connection closed before the answer
+ * is not sent again (it may have run: `retryDelayOnFailover` 0); one that a node redirected
+ * (MOVED, ASK) or refused (TRYAGAIN, CLUSTERDOWN) did not run, and ioredis sends it on.
+ * @param redisOptions the node settings to keep (credentials, TLS...)
+ */
+export function storeClusterOptions (commandTimeoutMs: number, redisOptions: ClusterOptions['redisOptions'] = {}): ClusterOptions {
+  const { lazyConnect, enableOfflineQueue, retryStrategy, ...perCommand } = storeConnectionOptions(commandTimeoutMs)
+  return {
+    lazyConnect,
+    enableOfflineQueue,
+    clusterRetryStrategy: retryStrategy,
+    retryDelayOnFailover: 0,
+    redisOptions: { ...redisOptions, ...perCommand }
+  }
+}
+
 /** Whether `err` is ioredis's rejection of a command that Redis did not answer within `commandTimeout`. */
 export function isCommandTimeout (err: unknown): boolean {
   return err instanceof Error && err.message === 'Command timed out'
+}
+
+/** A connection as `whenReady` sees it: an ioredis client, a cluster client or the store's inbox. */
+export interface Connectable {
+  readonly status: string
+  connect: () => Promise<void>
+  on: (event: 'ready' | 'error', listener: (err: Error) => void) => unknown
+  off: (event: 'ready' | 'error', listener: (err: Error) => void) => unknown
 }
 
 /**
  * Connects `client` if it is not yet, and waits until it is ready.
  * @throws RedisUnreachableError when it is not ready within `timeoutMs`, naming the last connection error
  */
-export async function whenReady (client: Redis, timeoutMs: number): Promise<void> {
+export async function whenReady (client: Connectable, timeoutMs: number): Promise<void> {
   if (client.status === 'wait') client.connect().catch(noop)
   if (client.status === 'ready') return
   await new Promise<void>((resolve, reject) => {
@@ -50,14 +76,4 @@ export async function whenReady (client: Redis, timeoutMs: number): Promise<void
     client.on('ready', onReady)
     client.on('error', onError)
   })
-}
-
-/**
- * The results of a pipeline's `exec()`.
- * @throws the first command's error, if any failed
- */
-export function pipelineResults (results: Array<[Error | null, unknown]> | null): unknown[] {
-  if (results === null) throw new RedisPipelineAbortedError()
-  for (const [err] of results) if (err !== null) throw err
-  return results.map(([, value]) => value)
 }

@@ -16,6 +16,3 @@ export const RedisUnavailableError = createError(
 export const RedisBacklogError = createError<[number]>(
   'FST_RTC_NOTIFY_REDIS_BACKLOG', 'too many bytes waiting for Redis (maxInFlightBytes is %d)', 503, Error, false)
 
-/** A Redis pipeline was aborted without results. */
-export const RedisPipelineAbortedError = createError(
-  'FST_RTC_NOTIFY_REDIS_PIPELINE_ABORTED', 'Redis pipeline aborted', 500)
