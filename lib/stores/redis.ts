@@ -146,11 +146,14 @@ export class RedisStore implements RoomStore {
     this.inbox.on('message', (message: Buffer) => this.receive(message))
     // A cluster's masters may change (a failover, a node added): the inbox listens on the new ones.
     this.cluster?.on('refresh', () => this.inbox.follow())
+    // ioredis connects to a node at its first command, and refuses the commands sent to it
+    // meanwhile (there is no offline queue): once the cluster is ready, the store connects at once.
+    // (Before, ioredis's own ready check must find the nodes it picks not connecting.)
+    this.cluster?.on('+node', (node: Redis) => { if (this.cluster?.status === 'ready') node.connect().catch(noop) })
     try {
       const deadline = performance.now() + this.connectTimeoutMs
       await whenReady(this.client, this.connectTimeoutMs)
-      await whenReady(this.inbox, Math.max(1, deadline - performance.now()))
-      await this.register()
+      await this.register(deadline)
     } catch (err) {
       this.inbox.disconnect()
       this.client.disconnect()
@@ -561,9 +564,13 @@ export class RedisStore implements RoomStore {
    * what was queued meanwhile, and the seats left under the old id are reaped like those of any
    * dead instance.
    */
-  private async register (): Promise<void> {
+  private async register (deadline = performance.now() + this.connectTimeoutMs): Promise<void> {
     const previous = this.instanceId
     const id = randomId(9)
+    const remaining = (): number => Math.max(1, deadline - performance.now())
+    // On a cluster: a connection to every master (see `start`), and the inbox listening on each.
+    await Promise.all((this.cluster?.nodes('master') ?? []).map(async node => await whenReady(node, remaining())))
+    await whenReady(this.inbox, remaining())
     await this.inbox.listen(id)
     this.instanceId = id
     // Separate commands: on a cluster, these keys are in different slots.
