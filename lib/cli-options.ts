@@ -34,6 +34,8 @@ export interface CliConfig {
   turnSecret?: string
   turnTtl?: number
   redis?: string
+  /** URLs of some nodes of a Redis Cluster */
+  redisCluster?: string[]
   workers?: number
 }
 
@@ -82,6 +84,7 @@ Options:
       --turn-secret SECRET     its shared secret (or set RTC_NOTIFY_TURN_SECRET)
       --turn-ttl SECONDS       lifetime of TURN credentials (default 86400)
       --redis URL              share rooms with other instances through this Redis
+      --redis-cluster URL      the same through a Redis Cluster: a node's URL; repeatable
       --workers N              run N worker processes sharing the port (needs --redis)
       --metrics                serve Prometheus metrics at /metrics
       --no-demo                do not serve the demo call page at /
@@ -115,6 +118,7 @@ const flags = {
   'turn-secret': { type: 'string' },
   'turn-ttl': { type: 'string' },
   redis: { type: 'string' },
+  'redis-cluster': { type: 'string', multiple: true },
   workers: { type: 'string' },
   metrics: { type: 'boolean', default: false },
   'no-demo': { type: 'boolean', default: false },
@@ -158,9 +162,12 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
   if (v['turn-url'] !== undefined && (turnSecret === undefined || turnSecret === '')) {
     throw new UsageError('--turn-url needs --turn-secret (or RTC_NOTIFY_TURN_SECRET)')
   }
-  if (v.redis !== undefined && !/^rediss?:\/\/./.test(v.redis)) {
-    throw new UsageError(`invalid --redis ${JSON.stringify(v.redis)}: expected a URL like redis://HOST:PORT`)
+  for (const [flag, url] of [['--redis', v.redis], ...(v['redis-cluster'] ?? []).map(url => ['--redis-cluster', url])]) {
+    if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
+      throw new UsageError(`invalid ${flag} ${JSON.stringify(url)}: expected a URL like redis://HOST:PORT`)
+    }
   }
+  if (v.redis !== undefined && v['redis-cluster'] !== undefined) throw new UsageError('--redis and --redis-cluster cannot be used together')
   const workers = count('--workers', v.workers)
   if (workers !== undefined && v.redis === undefined) throw new UsageError('--workers needs --redis: workers share rooms through it')
 
@@ -196,6 +203,7 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       turnSecret,
       turnTtl: count('--turn-ttl', v['turn-ttl']),
       redis: v.redis,
+      redisCluster: v['redis-cluster'],
       workers
     }
   }

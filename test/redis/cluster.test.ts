@@ -10,8 +10,6 @@ import { conformance, RecordingSink, testContext } from '../stores/conformance.j
 import { RedisCluster } from './redis-cluster.js'
 
 const cluster = await RedisCluster.start(t)
-const admin = new Cluster(cluster.nodes.map(({ port }) => ({ host: '127.0.0.1', port })))
-t.teardown(() => admin.quit())
 
 conformance(t, {
   async open (t, context) {
@@ -28,26 +26,18 @@ async function started (t: Test, options: Partial<RedisStoreOptions> = {}, conte
   return store
 }
 
-/** The keys under `prefix` on each master, by port. */
-async function keysByNode (prefix: string): Promise<Map<number, string[]>> {
-  const masters = admin.nodes('master')
-  const keys = await Promise.all(masters.map(async node => await node.keys(`${prefix}*`)))
-  return new Map(masters.map((node, i) => [node.options.port!, keys[i]]))
-}
-
 let rooms = 0
 const room = (): string => `cluster-store-${++rooms}`
 
 t.test('rooms() lists the rooms of every master', async t => {
   const prefix = 'listing-test:'
   const [a, b] = [await started(t, { prefix }), await started(t, { prefix })]
-  // Fixed ids: their slots, and so the masters they land on, are the same in every run.
-  const ids = Array.from({ length: 30 }, (_, i) => `listed-${i}`)
+  const ids = await cluster.roomsOnEveryMaster('listed', 30)
   for (const [i, id] of ids.entries()) {
     await (i % 2 === 0 ? a : b).reserve(id, { peerId: 'p1' }, 2)
     await (i % 2 === 0 ? a : b).attach(id, 'p1', `c-${id}`, new RecordingSink())
   }
-  const byNode = await keysByNode(`${prefix}{listed-`)
+  const byNode = await cluster.keysByMaster(`${prefix}{listed-*`)
   t.equal(byNode.size, 3)
   for (const [port, keys] of byNode) t.ok(keys.length > 0, `master ${port} holds some of the rooms`)
   for (const store of [a, b]) {
@@ -58,18 +48,9 @@ t.test('rooms() lists the rooms of every master', async t => {
   t.match(await b.room('listed-3'), { roomId: 'listed-3', size: 2, seats: [{ peerId: 'p1', state: 'connected' }] })
 })
 
-/** Room ids, fixed so that their slots are the same in every run, with at least one on each master. */
-async function roomsOnEveryMaster (name: string): Promise<string[]> {
-  const ids = Array.from({ length: 12 }, (_, i) => `${name}-${i}`)
-  const nodesOf = await Promise.all(ids.map(async id => Number(await admin.call('CLUSTER', 'KEYSLOT', `{${id}}`))))
-  const owners = new Set(nodesOf.map(slot => admin.slots[slot][0]))
-  if (owners.size !== 3) throw new Error(`rooms on ${owners.size} masters only`)
-  return ids
-}
-
 t.test('a frame for a peer at the other instance is delivered once, whichever master holds the room', async t => {
   const [a, b] = [await started(t), await started(t)]
-  for (const r of await roomsOnEveryMaster('split')) {
+  for (const r of await cluster.roomsOnEveryMaster('split')) {
     const p = new RecordingSink()
     const q = new RecordingSink()
     await a.reserve(r, { peerId: 'p' }, 2)
@@ -89,7 +70,7 @@ t.test('a frame for a peer at the other instance is delivered once, whichever ma
 
 t.test('a room whose peers are on one instance switches to the in-process relay in order, whichever master holds it', async t => {
   const store = await started(t)
-  for (const r of await roomsOnEveryMaster('local')) {
+  for (const r of await cluster.roomsOnEveryMaster('local')) {
     const p = new RecordingSink()
     const q = new RecordingSink()
     await store.reserve(r, { peerId: 'p' }, 2)
@@ -124,11 +105,11 @@ t.test('calls with sessions come and go across masters: no room, token or instan
     await until(() => q.events.includes('end'))
   }
   const leftOver = async (): Promise<string[]> =>
-    [...(await keysByNode(prefix)).values()].flat().filter(key => !/^leftover-test:instances?(:[^:]+)?$/.test(key))
+    [...(await cluster.keysByMaster(`${prefix}*`)).values()].flat().filter(key => !/^leftover-test:instances?(:[^:]+)?$/.test(key))
   await until(async () => (await leftOver()).length === 0).catch(() => {})
   t.same(await leftOver(), [], 'no room, queue, token or instance room set left')
   await Promise.all([a.close(), b.close()])
-  t.same([...(await keysByNode(prefix)).values()].flat(), [], 'closed instances leave nothing either')
+  t.same([...(await cluster.keysByMaster(`${prefix}*`)).values()].flat(), [], 'closed instances leave nothing either')
 })
 
 t.test('an instance gone with bound seats: the others end its calls', async t => {

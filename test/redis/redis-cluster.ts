@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { until } from '../helpers/client.js'
 import { freePort, RedisServer } from './redis-server.js'
@@ -15,11 +15,35 @@ const busOffset = 10000
 
 /** A real Redis Cluster of masters only (no replicas), on loopback ports, without persistence. */
 export class RedisCluster {
-  private constructor (readonly nodes: RedisServer[]) {}
+  /**
+   * @param nodes the servers, masters all
+   * @param admin a client of the cluster for the test's own checks
+   */
+  private constructor (readonly nodes: RedisServer[], readonly admin: Cluster) {}
 
   /** The nodes' URLs, redis://127.0.0.1:PORT. */
   get urls (): string[] {
     return this.nodes.map(node => node.url)
+  }
+
+  /**
+   * `count` room ids starting with `name`, at least one of them held by each master. The same
+   * names give the same ids and the same masters in every run.
+   */
+  async roomsOnEveryMaster (name: string, count = 12): Promise<string[]> {
+    const ids = Array.from({ length: count }, (_, i) => `${name}-${i}`)
+    // A room's keys have its id as hash tag: the id's slot.
+    const slots = await Promise.all(ids.map(async id => Number(await this.admin.call('CLUSTER', 'KEYSLOT', id))))
+    const masters = new Set(slots.map(slot => this.admin.slots[slot][0]))
+    if (masters.size !== this.nodes.length) throw new Error(`the rooms ${name}-* land on ${masters.size} masters only`)
+    return ids
+  }
+
+  /** The keys matching `pattern` on each master, by port. */
+  async keysByMaster (pattern: string): Promise<Map<number, string[]>> {
+    const masters = this.admin.nodes('master')
+    const keys = await Promise.all(masters.map(async node => await node.keys(pattern)))
+    return new Map(masters.map((node, i) => [node.options.port!, keys[i]]))
   }
 
   /**
@@ -37,16 +61,19 @@ export class RedisCluster {
     })))
     await run('redis-cli', ['--cluster', 'create', ...nodes.map(node => `127.0.0.1:${node.port}`),
       '--cluster-replicas', '0', '--cluster-yes'])
-    const admins = nodes.map(node => new Redis(node.url))
+    const clients = nodes.map(node => new Redis(node.url))
     try {
       await until(async () => {
-        const states = await Promise.all(admins.map(async admin => String(await admin.call('CLUSTER', 'INFO'))))
+        const states = await Promise.all(clients.map(async client => String(await client.call('CLUSTER', 'INFO'))))
         return states.every(info => info.includes('cluster_state:ok'))
       }, 20_000)
     } finally {
-      for (const admin of admins) admin.disconnect()
+      for (const client of clients) client.disconnect()
     }
-    return new RedisCluster(nodes)
+    const admin = new Cluster(nodes.map(({ port }) => ({ host: '127.0.0.1', port })))
+    t.teardown(() => admin.disconnect())
+    await admin.ping()
+    return new RedisCluster(nodes, admin)
   }
 }
 
