@@ -43,24 +43,29 @@ t.test('a call split across the instances relays both ways in order, whichever m
   }
 })
 
-t.test('a group room with peers on both instances: presence, broadcast and addressed frames', async t => {
+t.test('a group room of four, two peers at each instance: every frame reaches the peers it is for, once', async t => {
   const room = freshRoom()
-  const p1 = await member(a, room)
-  const p2 = await member(b, room)
-  t.same(await p1.peer.next(), { method: 'PRESENCE', data: { state: 'joined', peer: p2.id } })
-  const p3 = await member(a, room)
-  t.same(await p1.peer.next(), { method: 'PRESENCE', data: { state: 'joined', peer: p3.id } })
-  t.same(await p2.peer.next(), { method: 'PRESENCE', data: { state: 'joined', peer: p3.id } })
-  p2.peer.send({ method: 'NOTIFY', data: 'to all' })
-  t.same(await p1.peer.next(), { from: p2.id, method: 'NOTIFY', data: 'to all' })
-  t.same(await p3.peer.next(), { from: p2.id, method: 'NOTIFY', data: 'to all' })
-  p3.peer.send({ method: 'NOTIFY', to: p2.id, data: 'to p2 at b' })
-  t.same(await p2.peer.next(), { from: p3.id, method: 'NOTIFY', to: p2.id, data: 'to p2 at b' })
+  const members = []
+  for (const instance of [a, b, a, b]) {
+    const joining = await member(instance, room)
+    for (const other of members) t.same(await other.peer.next(), { method: 'PRESENCE', data: { state: 'joined', peer: joining.id } })
+    members.push(joining)
+  }
+  // Each broadcast goes to one peer at its own instance and two at the other.
+  for (const sender of members) {
+    sender.peer.send({ method: 'NOTIFY', data: `from ${sender.id}` })
+    for (const other of members) {
+      if (other !== sender) t.same(await other.peer.next(), { from: sender.id, method: 'NOTIFY', data: `from ${sender.id}` })
+    }
+  }
+  const [p1, p2, p3, p4] = members
+  p1.peer.send({ method: 'NOTIFY', to: p3.id, data: 'same instance' })
+  p1.peer.send({ method: 'NOTIFY', to: p4.id, data: 'other instance' })
+  t.same(await p3.peer.next(), { from: p1.id, method: 'NOTIFY', to: p3.id, data: 'same instance' })
+  t.same(await p4.peer.next(), { from: p1.id, method: 'NOTIFY', to: p4.id, data: 'other instance' })
   p2.peer.close()
-  t.same(await p1.peer.next(), { method: 'PRESENCE', data: { state: 'left', peer: p2.id } })
-  t.same(await p3.peer.next(), { method: 'PRESENCE', data: { state: 'left', peer: p2.id } })
-  p1.peer.send({ method: 'NOTIFY', data: 'the call goes on' })
-  t.same(await p3.peer.next(), { from: p1.id, method: 'NOTIFY', data: 'the call goes on' })
+  for (const other of [p1, p3, p4]) t.same(await other.peer.next(), { method: 'PRESENCE', data: { state: 'left', peer: p2.id } })
+  for (const peer of [p1, p3, p4]) t.same(peer.peer.pending(), [], 'nothing more')
 })
 
 t.test('resume across instances: drop at a, frames queued meanwhile, resume at b', async t => {

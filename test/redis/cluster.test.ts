@@ -29,6 +29,16 @@ async function started (t: Test, options: Partial<RedisStoreOptions> = {}, conte
 let rooms = 0
 const room = (): string => `cluster-store-${++rooms}`
 
+/** A call in room `r`: peer p (connection `cp-<r>`) at store `at`, peer q (`cq-<r>`) at `with`; what each received. */
+async function call (r: string, at: RedisStore, with_: RedisStore): Promise<{ p: RecordingSink, q: RecordingSink }> {
+  const sinks = { p: new RecordingSink(), q: new RecordingSink() }
+  for (const [peer, store] of [['p', at], ['q', with_]] as const) {
+    await store.reserve(r, { peerId: peer }, 2)
+    await store.attach(r, peer, `c${peer}-${r}`, sinks[peer])
+  }
+  return sinks
+}
+
 t.test('rooms() lists the rooms of every master', async t => {
   const prefix = 'listing-test:'
   const [a, b] = [await started(t, { prefix }), await started(t, { prefix })]
@@ -51,12 +61,7 @@ t.test('rooms() lists the rooms of every master', async t => {
 t.test('a frame for a peer at the other instance is delivered once, whichever master holds the room', async t => {
   const [a, b] = [await started(t), await started(t)]
   for (const r of await cluster.roomsOnEveryMaster('split')) {
-    const p = new RecordingSink()
-    const q = new RecordingSink()
-    await a.reserve(r, { peerId: 'p' }, 2)
-    await a.attach(r, 'p', `cp-${r}`, p)
-    await b.reserve(r, { peerId: 'q' }, 2)
-    await b.attach(r, 'q', `cq-${r}`, q)
+    const { p, q } = await call(r, a, b)
     t.equal(await a.relay(r, 'p', 'to q'), 'delivered', `${r}: delivered, not queued`)
     t.equal(await b.relay(r, 'q', 'to p'), 'delivered')
     t.equal(await a.relay(r, 'p', 'again'), 'delivered')
@@ -71,12 +76,7 @@ t.test('a frame for a peer at the other instance is delivered once, whichever ma
 t.test('a room whose peers are on one instance switches to the in-process relay in order, whichever master holds it', async t => {
   const store = await started(t)
   for (const r of await cluster.roomsOnEveryMaster('local')) {
-    const p = new RecordingSink()
-    const q = new RecordingSink()
-    await store.reserve(r, { peerId: 'p' }, 2)
-    await store.attach(r, 'p', `cp-${r}`, p)
-    await store.reserve(r, { peerId: 'q' }, 2)
-    await store.attach(r, 'q', `cq-${r}`, q)
+    const { q } = await call(r, store, store)
     const before = store.relays().direct
     // The first frames go through Redis while the switch is made; none overtakes another.
     const sent = Array.from({ length: 100 }, (_, i) => `${i}`)
@@ -92,16 +92,11 @@ t.test('calls with sessions come and go across masters: no room, token or instan
   const [a, b] = [await started(t, { prefix }), await started(t, { prefix })]
   for (let i = 0; i < 30; i++) {
     const r = room()
-    const p = new RecordingSink()
-    const q = new RecordingSink()
-    await a.reserve(r, { peerId: 'p1' }, 2)
-    await a.attach(r, 'p1', `c1-${i}`, p)
-    await b.reserve(r, { peerId: 'p2' }, 2)
-    await b.attach(r, 'p2', `c2-${i}`, q)
+    const { q } = await call(r, a, b)
     // Two tokens in the room: deleted with it, each in a slot of its own.
-    await a.openSession(r, 'p1', `token-a-${i}`)
-    await b.openSession(r, 'p2', `token-b-${i}`)
-    await a.leave(r, 'p1', `c1-${i}`)
+    await a.openSession(r, 'p', `token-a-${i}`)
+    await b.openSession(r, 'q', `token-b-${i}`)
+    await a.leave(r, 'p', `cp-${r}`)
     await until(() => q.events.includes('end'))
   }
   const leftOver = async (): Promise<string[]> =>
@@ -117,39 +112,31 @@ t.test('an instance gone with bound seats: the others end its calls', async t =>
   const gone = redisStore({ cluster: cluster.urls, livenessMs: 600 })
   await gone.start(testContext())
   const r = room()
-  const partner = new RecordingSink()
-  await gone.reserve(r, { peerId: 'p1' }, 2)
-  await gone.attach(r, 'p1', 'c1', new RecordingSink())
-  await survivor.reserve(r, { peerId: 'p2' }, 2)
-  await survivor.attach(r, 'p2', 'c2', partner)
-  // Said goodbye with a seat held: the survivor reaps it.
+  const { q } = await call(r, gone, survivor)
+  // Said goodbye with a seat held: the survivor reaps it, its marker and room set in other slots.
   await gone.close()
-  await until(() => partner.events.includes('end'), 10_000)
+  await until(() => q.events.includes('end'), 10_000)
   t.equal(await survivor.reserve(r, { peerId: 'p3' }, 2), 'created', 'the room was deleted')
 })
 
-t.test('frames published while an instance\'s subscribers are cut are queued and delivered in order', async t => {
+t.test('frames published while the subscribers on every master are cut are queued, then delivered in order', async t => {
   const [a, b] = [await started(t), await started(t)]
-  const r = room()
-  const pa = new RecordingSink()
-  const pb = new RecordingSink()
-  await a.reserve(r, { peerId: 'p1' }, 2)
-  await a.attach(r, 'p1', 'c1', pa)
-  await b.reserve(r, { peerId: 'p2' }, 2)
-  await b.attach(r, 'p2', 'c2', pb)
+  const calls = await Promise.all((await cluster.roomsOnEveryMaster('cut', 6)).map(async r => ({ r, ...await call(r, a, b) })))
   await Promise.all(cluster.urls.map(async url => {
     const node = new Redis(url)
     await node.client('KILL', 'TYPE', 'pubsub')
     node.disconnect()
   }))
-  const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => b.relay(r, 'p2', `${i}`)))
+  const sent = Array.from({ length: 10 }, (_, i) => `${i}`)
+  const outcomes = await Promise.all(calls.flatMap(({ r }) => sent.map(async frame => await b.relay(r, 'q', frame))))
   t.ok(outcomes.every(o => o === 'queued' || o === 'delivered'))
-  t.ok(outcomes.includes('queued'), 'with nobody subscribed, frames wait in the queue')
-  await until(() => pa.frames().length === 20, 10_000)
-  t.same(pa.frames(), Array.from({ length: 20 }, (_, i) => `${i}`))
+  t.ok(outcomes.includes('queued'), 'with nobody subscribed, frames wait in the queues')
+  for (const { r, p } of calls) {
+    await until(() => p.frames().length === sent.length, 10_000)
+    t.same(p.frames(), sent, r)
+  }
   await until(() => a.available && b.available)
-  t.equal(await b.relay(r, 'p2', 'live again'), 'delivered')
-  await until(() => pa.frames().length === 21)
+  for (const { r } of calls) t.equal(await b.relay(r, 'q', 'live again'), 'delivered')
 })
 
 t.test('redisStore({ client }) takes a Cluster client\'s settings and leaves the client untouched', async t => {
