@@ -1,35 +1,21 @@
 import { performance } from 'node:perf_hooks'
-import { Cluster, Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { InvalidOptionError } from '../errors.js'
 import { randomId } from '../random-id.js'
-import { isCommandTimeout, storeClusterOptions, storeConnectionOptions, whenReady } from './redis-connection.js'
+import { isCluster, isCommandTimeout, storeClient, storeConnectionOptions, whenReady, type RedisLocation } from './redis-connection.js'
 import { RedisUnavailableError, RedisUnreachableError } from './redis-errors.js'
 import { RedisHealth } from './redis-health.js'
 import { RedisInbox } from './redis-inbox.js'
 import { goneMarker, LivenessJudge } from './redis-liveness.js'
 import { LocalRooms, type LocalConnection } from './redis-local-rooms.js'
-import { MessageKind, parseInstanceMessage, storeScripts, type BufferReply, type Reply } from './redis-scripts.js'
+import { MessageKind, parseInstanceMessage, type BufferReply, type Reply } from './redis-scripts.js'
 import type {
   ClaimResult, Dismissal, ExpiryResult, Frame, KickResult, PeerSink, PresenceState, QueueLimits, RelayOutcome,
   ReserveResult, RoomEnd, RoomListing, RoomStore, SeatInfo, SessionGrant, StoreContext, StoreLog
 } from './store.js'
 
-/** How to reach Redis, and the store's own settings. */
-export interface RedisStoreOptions {
-  /** A Redis URL, e.g. redis://127.0.0.1:6379. */
-  url?: string
-  /**
-   * A Redis Cluster: the URLs of some of its nodes (the store finds the others), e.g.
-   * `['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000']`. Credentials and TLS (`rediss://`) are
-   * taken from the first, for every node.
-   */
-  cluster?: string[]
-  /**
-   * An ioredis client, or Cluster client, whose connection settings (host, TLS, credentials,
-   * database...) the store copies for its own connections (`client.duplicate()`); the client
-   * itself is left untouched.
-   */
-  client?: Redis | Cluster
+/** How to reach Redis (exactly one of `url`, `cluster` and `client`), and the store's own settings. */
+export interface RedisStoreOptions extends RedisLocation {
   /** Namespace of every key and channel (default `rtc-notify:`); no braces, they are hash tags. */
   prefix?: string
   /**
@@ -69,7 +55,8 @@ const noop = (): void => {}
 const silentLog: StoreLog = { info: noop, warn: noop, error: noop }
 
 /**
- * A room store on Redis, for several instances (processes or machines) serving one set of rooms.
+ * A room store on Redis (one server or a Redis Cluster), for several instances (processes or
+ * machines) serving one set of rooms.
  * Seats, queues and session tokens live in Redis and change only in Lua scripts; a frame for a
  * peer connected to another instance goes through that instance's pub/sub channel. Each instance
  * bumps a marker; the others reclaim the seats of one whose marker stood still
@@ -120,7 +107,7 @@ export class RedisStore implements RoomStore {
     this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs, 2000)
     const maxInFlightBytes = positive('maxInFlightBytes', options.maxInFlightBytes, 16 * 1024 * 1024)
     const connection = storeConnectionOptions(this.commandTimeoutMs)
-    this.client = connect(options, this.commandTimeoutMs)
+    this.client = storeClient(options, this.commandTimeoutMs)
     this.cluster = isCluster(this.client) ? this.client : undefined
     const cluster = this.cluster
     this.inbox = new RedisInbox(this.channels, cluster !== undefined,
@@ -529,8 +516,8 @@ export class RedisStore implements RoomStore {
     if (seats === undefined) {
       seats = new Map()
       this.answerable.set(roomId, seats)
-      const added = this.health.watch(this.client.sadd(this.roomsKey(this.instanceId), roomId))
-      added.catch(noop)
+      const added = this.client.sadd(this.roomsKey(this.instanceId), roomId)
+      this.quietly(added)
       if (this.cluster !== undefined) {
         const listing = added.finally(() => { if (this.listing.get(roomId) === listing) this.listing.delete(roomId) })
         listing.catch(noop)
@@ -763,45 +750,6 @@ export class RedisStore implements RoomStore {
  */
 export function redisStore (options: RedisStoreOptions): RedisStore {
   return new RedisStore(options)
-}
-
-// The store's command connection, as `options` say, with the store's settings and scripts.
-function connect (options: RedisStoreOptions, commandTimeoutMs: number): Redis | Cluster {
-  const { client, cluster, url } = options
-  if (client !== undefined && isCluster(client)) {
-    return client.duplicate([], { ...storeClusterOptions(commandTimeoutMs, client.options.redisOptions), scripts: storeScripts(true) })
-  }
-  if (client !== undefined) return client.duplicate({ ...storeConnectionOptions(commandTimeoutMs), scripts: storeScripts(false) })
-  if (cluster !== undefined) {
-    if (cluster.length === 0) throw new InvalidOptionError('cluster', 'expected the URL of at least one node')
-    const nodes = cluster.map(clusterNode)
-    const { username, password, tls } = nodes[0]
-    return new Cluster(nodes.map(({ host, port }) => ({ host, port })),
-      { ...storeClusterOptions(commandTimeoutMs, { username, password, tls }), scripts: storeScripts(true) })
-  }
-  return new Redis(url!, { ...storeConnectionOptions(commandTimeoutMs), scripts: storeScripts(false) })
-}
-
-function isCluster (client: Redis | Cluster): client is Cluster {
-  return (client as Partial<Cluster>).isCluster === true
-}
-
-// A node of the `cluster` option: its address, and the credentials and TLS of its URL.
-function clusterNode (url: string): { host: string, port: number, username?: string, password?: string, tls?: object } {
-  let parsed
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new InvalidOptionError('cluster', `expected redis:// URLs, got ${JSON.stringify(url)}`)
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new InvalidOptionError('cluster', `expected redis:// URLs, got ${JSON.stringify(url)}`)
-  }
-  const node: ReturnType<typeof clusterNode> = { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(parsed.port === '' ? 6379 : parsed.port) }
-  if (parsed.username !== '') node.username = decodeURIComponent(parsed.username)
-  if (parsed.password !== '') node.password = decodeURIComponent(parsed.password)
-  if (parsed.protocol === 'rediss:') node.tls = {}
-  return node
 }
 
 /** A seat as the scripts give it: identity '' for none. */
