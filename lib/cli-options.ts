@@ -35,6 +35,8 @@ export interface CliConfig {
   turnSecret?: string
   turnTtl?: number
   redis?: string
+  /** URLs of some nodes of a Redis Cluster */
+  redisCluster?: string[]
   workers?: number
   /**
    * The proxies whose X-Forwarded-For, -Host and -Proto headers are believed (Fastify's
@@ -93,6 +95,7 @@ Options:
       --turn-secret SECRET     its shared secret (or set RTC_NOTIFY_TURN_SECRET)
       --turn-ttl SECONDS       lifetime of TURN credentials (default 86400)
       --redis URL              share rooms with other instances through this Redis
+      --redis-cluster URL      the same through a Redis Cluster: a node's URL; repeatable
       --workers N              run N worker processes behind the port; every handshake of a room goes to
                                the same worker, so rooms need no --redis on one machine (tcp: only;
                                the caps above hold in each worker)
@@ -128,6 +131,7 @@ const flags = {
   'turn-secret': { type: 'string' },
   'turn-ttl': { type: 'string' },
   redis: { type: 'string' },
+  'redis-cluster': { type: 'string', multiple: true },
   workers: { type: 'string' },
   'trust-proxy': { type: 'string', multiple: true },
   metrics: { type: 'boolean', default: false },
@@ -172,9 +176,12 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
   if (v['turn-url'] !== undefined && (turnSecret === undefined || turnSecret === '')) {
     throw new UsageError('--turn-url needs --turn-secret (or RTC_NOTIFY_TURN_SECRET)')
   }
-  if (v.redis !== undefined && !/^rediss?:\/\/./.test(v.redis)) {
-    throw new UsageError(`invalid --redis ${JSON.stringify(v.redis)}: expected a URL like redis://HOST:PORT`)
+  for (const [flag, url] of [['--redis', v.redis], ...(v['redis-cluster'] ?? []).map(url => ['--redis-cluster', url])]) {
+    if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
+      throw new UsageError(`invalid ${flag} ${JSON.stringify(url)}: expected a URL like redis://HOST:PORT`)
+    }
   }
+  if (v.redis !== undefined && v['redis-cluster'] !== undefined) throw new UsageError('--redis and --redis-cluster cannot be used together')
   const workers = count('--workers', v.workers)
   if (workers !== undefined && transport === 'tls') {
     throw new UsageError('--workers cannot serve a tls: listener (the primary must read each request\'s path to route it by room): terminate TLS at a proxy in front and listen with tcp:')
@@ -212,6 +219,7 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       turnSecret,
       turnTtl: count('--turn-ttl', v['turn-ttl']),
       redis: v.redis,
+      redisCluster: v['redis-cluster'],
       workers,
       trustProxy: trustedProxies(v['trust-proxy'])
     }

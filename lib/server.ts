@@ -37,15 +37,15 @@ const quietRequests = LogController === undefined
   ? { disableRequestLogging: true }
   : { logController: new LogController({ disableRequestLogging: true }) }
 
-/** The Redis store, loaded only for --redis: ioredis is an optional peer dependency. */
-async function redisStoreAt (url: string): Promise<RoomStore> {
+/** The Redis store, loaded only for --redis or --redis-cluster: ioredis is an optional peer dependency. */
+async function redisStoreAt (redis: { url: string } | { cluster: string[] }): Promise<RoomStore> {
   try {
     const { redisStore } = await import('./stores/redis.js')
-    return redisStore({ url })
+    return redisStore(redis)
   } catch (err) {
     const { code, message } = err as { code?: unknown, message?: unknown }
     if (code === 'ERR_MODULE_NOT_FOUND' && String(message).includes("'ioredis'")) {
-      throw new Error('--redis needs the ioredis package next to fastify-rtc-notify: npm install ioredis, or npx -p fastify-rtc-notify -p ioredis rtc-notify …')
+      throw new Error('--redis and --redis-cluster need the ioredis package next to fastify-rtc-notify: npm install ioredis, or npx -p fastify-rtc-notify -p ioredis rtc-notify …')
     }
     throw err
   }
@@ -114,7 +114,8 @@ export async function buildServer (config: CliConfig, tls?: { cert: Buffer, key:
     total: config.maxConnections ?? maxConnectionsByDefault(),
     perAddress: config.maxConnectionsPerIp
   }, app.log)
-  const roomStore = store ?? (config.redis === undefined ? undefined : await redisStoreAt(config.redis))
+  const redis = config.redisCluster !== undefined ? { cluster: config.redisCluster } : config.redis !== undefined ? { url: config.redis } : undefined
+  const roomStore = store ?? (redis === undefined ? undefined : await redisStoreAt(redis))
   await app.register(notify, pluginOptions(config, roomStore))
   if (config.demo) app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page))
   return app

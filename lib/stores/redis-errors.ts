@@ -15,7 +15,3 @@ export const RedisUnavailableError = createError(
 /** Sending this frame would put more than `maxInFlightBytes` in flight to Redis. */
 export const RedisBacklogError = createError<[number]>(
   'FST_RTC_NOTIFY_REDIS_BACKLOG', 'too many bytes waiting for Redis (maxInFlightBytes is %d)', 503, Error, false)
-
-/** A Redis pipeline was aborted without results. */
-export const RedisPipelineAbortedError = createError(
-  'FST_RTC_NOTIFY_REDIS_PIPELINE_ABORTED', 'Redis pipeline aborted', 500)

@@ -17,10 +17,13 @@
  * the session token, the grace deadline while suspended (ms since epoch), the identity `authorize`
  * gave it (JSON text), and when it entered its state.
  *
- * ARGV[1] is the prefix of the instances' pub/sub channels (the instance id completes it).
- * A message to an instance is `<kind><length of connection id>:<connection id><payload>`, its
- * kind one of `MessageKind`. Scripts publish with PUBLISH (not sharded: the channel is not in the
- * room's slot), which Redis Cluster carries to every node.
+ * ARGV[1] is the prefix of the instances' pub/sub channels: an instance's channel is the prefix,
+ * then on a Redis Cluster the id of the node the script runs on and ':', then the instance id
+ * (see redis-inbox.ts). A message to an instance is
+ * `<kind><length of connection id>:<connection id><payload>`, its kind one of `MessageKind`.
+ * Scripts publish with PUBLISH, which a cluster carries to every node, and take its count (the
+ * subscribers of their own node) for whether the instance listens. Not SPUBLISH: a shard channel
+ * must be in the script's slot, so an instance would have to subscribe a channel per room.
  */
 import type { Result } from 'ioredis'
 import type { RelayOutcome, ReserveResult } from './store.js'
@@ -42,9 +45,11 @@ export const MessageKind = {
 } as const
 export type MessageKind = typeof MessageKind[keyof typeof MessageKind]
 
-const prologue = `
+// The prologue of every room script; `node` is the Lua expression of the node's part of a channel.
+const prologue = (node: string): string => `
 local room, queue, channels = KEYS[1], KEYS[2], ARGV[1]
-local DELIVER, END, PRESENCE, REPLACE, DISMISS = '${MessageKind.Deliver}', '${MessageKind.End}', '${MessageKind.Presence}', '${MessageKind.Replace}', '${MessageKind.Dismiss}'
+local DELIVER, END, PRESENCE, REPLACE, DISMISS, BARRIER = '${MessageKind.Deliver}', '${MessageKind.End}', '${MessageKind.Presence}', '${MessageKind.Replace}', '${MessageKind.Dismiss}', '${MessageKind.Barrier}'
+local node
 
 local function load ()
   local fields = redis.call('HGETALL', room)
@@ -77,7 +82,8 @@ end
 
 -- Returns how many subscribers received it: 0 when the seat's instance is not listening.
 local function send (seat, kind, payload)
-  return redis.call('PUBLISH', channels .. seat.instance,
+  node = node or ${node}
+  return redis.call('PUBLISH', channels .. node .. seat.instance,
     kind .. #seat.connection .. ':' .. seat.connection .. (payload or ''))
 end
 
@@ -511,6 +517,14 @@ return found and 1 or 0
 `
 
 /**
+ * ARGV: channels, instance, connection. Sends the instance a Barrier for the connection from the
+ * room's node, behind the room's frames. Returns how many subscribers received it.
+ */
+const barrier = `
+return send({ instance = ARGV[2], connection = ARGV[3] }, BARRIER)
+`
+
+/**
  * Deletes a dead instance's marker, unless it changed since it was judged (the instance is back).
  * KEYS[1]: the marker. ARGV: the marker it was judged by ('' for none). Returns 1 when deleted.
  */
@@ -521,28 +535,32 @@ redis.call('DEL', KEYS[1])
 return 1
 `
 
-/** The scripts by command name, as ioredis's `scripts` option takes them. */
-export const storeScripts = {
-  rtcNotifyReserve: roomScript(reserve),
-  rtcNotifyRelease: roomScript(release),
-  rtcNotifyAttach: roomScript(attach),
-  rtcNotifyRelay: roomScript(relay),
-  rtcNotifyExpire: roomScript(expire),
-  rtcNotifyLeave: roomScript(leave),
-  rtcNotifySuspend: roomScript(suspend),
-  rtcNotifyOpenSession: roomScript(openSession),
-  rtcNotifyClaim: roomScript(claim),
-  rtcNotifyResync: roomScript(resync),
-  rtcNotifyReap: roomScript(reap),
-  rtcNotifyKick: roomScript(kick),
-  rtcNotifyCloseRoom: roomScript(closeRoom),
-  rtcNotifySend: roomScript(sendApp),
-  rtcNotifyCondemn: { numberOfKeys: 1, lua: condemn }
-}
-
-// A room script takes the room's two keys and starts with the shared functions.
-function roomScript (body: string): { numberOfKeys: number, lua: string } {
-  return { numberOfKeys: 2, lua: prologue + body }
+/**
+ * The scripts by command name, as ioredis's `scripts` option takes them.
+ * @param onCluster whether they run on a Redis Cluster: channels then name the node (see redis-inbox.ts)
+ */
+export function storeScripts (onCluster: boolean): Record<string, { numberOfKeys: number, lua: string }> {
+  // A room script takes the room's two keys and starts with the shared functions.
+  const room = (body: string): { numberOfKeys: number, lua: string } =>
+    ({ numberOfKeys: 2, lua: prologue(onCluster ? "redis.call('CLUSTER', 'MYID') .. ':'" : "''") + body })
+  return {
+    rtcNotifyReserve: room(reserve),
+    rtcNotifyRelease: room(release),
+    rtcNotifyAttach: room(attach),
+    rtcNotifyRelay: room(relay),
+    rtcNotifyExpire: room(expire),
+    rtcNotifyLeave: room(leave),
+    rtcNotifySuspend: room(suspend),
+    rtcNotifyOpenSession: room(openSession),
+    rtcNotifyClaim: room(claim),
+    rtcNotifyResync: room(resync),
+    rtcNotifyReap: room(reap),
+    rtcNotifyKick: room(kick),
+    rtcNotifyCloseRoom: room(closeRoom),
+    rtcNotifySend: room(sendApp),
+    rtcNotifyBarrier: room(barrier),
+    rtcNotifyCondemn: { numberOfKeys: 1, lua: condemn }
+  }
 }
 
 /** What a script returns in Buffer mode: the frames as they were queued. */
@@ -569,6 +587,7 @@ declare module 'ioredis' {
     rtcNotifyKick (...args: [...R, peer: string, reason: string]): Result<Reply, Context>
     rtcNotifyCloseRoom (...args: [...R, reason: string]): Result<Reply | null, Context>
     rtcNotifySend (...args: [...R, frame: string, to: string]): Result<number, Context>
+    rtcNotifyBarrier (...args: [...R, instance: string, connection: string]): Result<number, Context>
     rtcNotifyCondemn (marker: string, judgedBy: string): Result<number, Context>
   }
 }

@@ -1,27 +1,21 @@
 import { performance } from 'node:perf_hooks'
-import { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { InvalidOptionError } from '../errors.js'
 import { randomId } from '../random-id.js'
-import { isCommandTimeout, pipelineResults, storeConnectionOptions, whenReady } from './redis-connection.js'
+import { isCluster, isCommandTimeout, storeClient, storeConnectionOptions, whenReady, type RedisLocation } from './redis-connection.js'
 import { RedisUnavailableError, RedisUnreachableError } from './redis-errors.js'
 import { RedisHealth } from './redis-health.js'
+import { RedisInbox } from './redis-inbox.js'
 import { goneMarker, LivenessJudge } from './redis-liveness.js'
 import { LocalRooms, type LocalConnection } from './redis-local-rooms.js'
-import { MessageKind, parseInstanceMessage, storeScripts, type BufferReply, type Reply } from './redis-scripts.js'
+import { MessageKind, parseInstanceMessage, type BufferReply, type Reply } from './redis-scripts.js'
 import type {
   ClaimResult, Dismissal, ExpiryResult, Frame, KickResult, PeerSink, PresenceState, QueueLimits, RelayOutcome,
   LeaveResult, ReserveResult, RoomEnd, RoomListing, RoomStore, SeatInfo, SessionGrant, StoreContext, StoreLog
 } from './store.js'
 
-/** How to reach Redis, and the store's own settings. */
-export interface RedisStoreOptions {
-  /** A Redis URL, e.g. redis://127.0.0.1:6379. */
-  url?: string
-  /**
-   * An ioredis client whose connection settings (host, TLS, credentials, database...) the store
-   * copies for its two connections (`client.duplicate()`); the client itself is left untouched.
-   */
-  client?: Redis
+/** How to reach Redis (exactly one of `url`, `cluster` and `client`), and the store's own settings. */
+export interface RedisStoreOptions extends RedisLocation {
   /** Namespace of every key and channel (default `rtc-notify:`); no braces, they are hash tags. */
   prefix?: string
   /**
@@ -61,15 +55,18 @@ const noop = (): void => {}
 const silentLog: StoreLog = { info: noop, warn: noop, error: noop }
 
 /**
- * A room store on Redis, for several instances (processes or machines) serving one set of rooms.
+ * A room store on Redis (one server or a Redis Cluster), for several instances (processes or
+ * machines) serving one set of rooms.
  * Seats, queues and session tokens live in Redis and change only in Lua scripts; a frame for a
  * peer connected to another instance goes through that instance's pub/sub channel. Each instance
  * bumps a marker; the others reclaim the seats of one whose marker stood still
  * (see redis-liveness.ts).
  */
 export class RedisStore implements RoomStore {
-  private readonly client: Redis
-  private readonly subscriber: Redis
+  private readonly client: Redis | Cluster
+  /** The client, when it is a cluster's. */
+  private readonly cluster: Cluster | undefined
+  private readonly inbox: RedisInbox
   private readonly prefix: string
   private readonly channels: string
   private readonly livenessMs: number
@@ -94,11 +91,13 @@ export class RedisStore implements RoomStore {
   private readonly relayCounts = { throughRedis: 0, direct: 0 }
   /** Seats this instance answers for: room id → peer id → connection id ('' while reserved). */
   private readonly answerable = new Map<string, Map<string, string>>()
+  /** On a cluster: rooms being added to this instance's room set (see `answer`). */
+  private readonly listing = new Map<string, Promise<unknown>>()
   private readonly timers = new Set<NodeJS.Timeout>()
 
   constructor (options: RedisStoreOptions) {
-    if ((options.url === undefined) === (options.client === undefined)) {
-      throw new InvalidOptionError('redisStore', 'needs exactly one of `url` and `client`')
+    if ([options.url, options.cluster, options.client].filter(given => given !== undefined).length !== 1) {
+      throw new InvalidOptionError('redisStore', 'needs exactly one of `url`, `cluster` and `client`')
     }
     this.prefix = options.prefix ?? 'rtc-notify:'
     if (/[{}]/.test(this.prefix)) throw new InvalidOptionError('prefix', 'may not contain braces (they make hash tags)')
@@ -108,11 +107,11 @@ export class RedisStore implements RoomStore {
     this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs, 2000)
     const maxInFlightBytes = positive('maxInFlightBytes', options.maxInFlightBytes, 16 * 1024 * 1024)
     const connection = storeConnectionOptions(this.commandTimeoutMs)
-    this.client = options.client === undefined
-      ? new Redis(options.url!, { ...connection, scripts: storeScripts })
-      : options.client.duplicate({ ...connection, scripts: storeScripts })
-    // The channel is subscribed again by `recover`, which also fetches what was missed.
-    this.subscriber = this.client.duplicate({ ...connection, scripts: undefined, autoResubscribe: false })
+    this.client = storeClient(options, this.commandTimeoutMs)
+    this.cluster = isCluster(this.client) ? this.client : undefined
+    const cluster = this.cluster
+    this.inbox = new RedisInbox(this.channels, cluster !== undefined,
+      cluster === undefined ? () => [this.client as Redis] : () => cluster.nodes('master'), connection)
     this.health = new RedisHealth(maxInFlightBytes, answering => this.answeringChanged(answering))
     this.judge = new LivenessJudge(this.livenessMs, performance.now())
   }
@@ -126,17 +125,24 @@ export class RedisStore implements RoomStore {
     this.graceMs = context.graceMs
     this.log = context.log
     this.roomEnded = context.roomEnded
-    for (const client of [this.client, this.subscriber]) {
+    for (const client of [this.client, this.inbox]) {
       client.on('error', (err: Error) => { if (this.available) this.log.warn({ err }, 'redis connection error') })
       client.on('close', () => this.lost())
       client.on('ready', () => { if (this.started) void this.recover() })
     }
-    this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.receive(message))
+    this.inbox.on('message', (message: Buffer) => this.receive(message))
+    // A cluster's masters may change (a failover, a node added): the inbox listens on the new ones.
+    this.cluster?.on('refresh', () => this.inbox.follow())
+    // ioredis connects to a node at its first command, and refuses the commands sent to it
+    // meanwhile (there is no offline queue): once the cluster is ready, the store connects at once.
+    // (Before, ioredis's own ready check must find the nodes it picks not connecting.)
+    this.cluster?.on('+node', (node: Redis) => { if (this.cluster?.status === 'ready') node.connect().catch(noop) })
     try {
-      await Promise.all([this.client, this.subscriber].map(client => whenReady(client, this.connectTimeoutMs)))
-      await this.register()
+      const deadline = performance.now() + this.connectTimeoutMs
+      await whenReady(this.client, this.connectTimeoutMs)
+      await this.register(deadline)
     } catch (err) {
-      this.subscriber.disconnect()
+      this.inbox.disconnect()
       this.client.disconnect()
       if (err instanceof RedisUnreachableError) throw err
       throw new RedisUnreachableError((err as Error).message, { cause: err })
@@ -161,12 +167,13 @@ export class RedisStore implements RoomStore {
     if (available) {
       // Seats still held (sessions in their grace period) are left to the instance that sees this
       // one gone, at once; with none, the instance's records go now.
+      const id = this.instanceId
       const goodbye = this.answerable.size === 0
-        ? this.client.pipeline().del(this.liveKey(this.instanceId), this.roomsKey(this.instanceId)).srem(this.instancesKey(), this.instanceId)
-        : this.client.pipeline().set(this.liveKey(this.instanceId), goneMarker)
-      await Promise.allSettled([goodbye.exec(), this.client.quit()])
+        ? [this.client.del(this.liveKey(id)), this.client.del(this.roomsKey(id)), this.client.srem(this.instancesKey(), id)]
+        : [this.client.set(this.liveKey(id), goneMarker)]
+      await Promise.allSettled([...goodbye, this.client.quit()])
     }
-    this.subscriber.disconnect()
+    this.inbox.disconnect()
     this.client.disconnect()
     this.connections.clear()
     this.answerable.clear()
@@ -177,8 +184,8 @@ export class RedisStore implements RoomStore {
     let sent = false
     return this.admit(0, () => {
       sent = true
-      this.answer(roomId, peerId, '')
-      return this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs, seat.identity ?? '', size, Date.now())
+      return this.answered(this.answer(roomId, peerId, ''), () =>
+        this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs, seat.identity ?? '', size, Date.now()))
     }).then(result => {
       if (result === 'full') this.unanswer(roomId, peerId, '')
       return result
@@ -206,11 +213,11 @@ export class RedisStore implements RoomStore {
     // Nothing of a new connection's is on its way through Redis: it may relay directly at once.
     const connection: LocalConnection = { roomId, peerId, connectionId, sink, fetching: 0, held: [], mode: 'direct', waiting: [] }
     this.connections.set(connectionId, connection)
-    this.answer(roomId, peerId, connectionId)
+    const listed = this.answer(roomId, peerId, connectionId)
     let reply
     try {
-      reply = await this.fetch(connection, () =>
-        this.client.rtcNotifyAttachBuffer(...this.keys(roomId), peerId, this.instanceId, connectionId, Date.now()))
+      reply = await this.fetch(connection, () => this.answered(listed, () =>
+        this.client.rtcNotifyAttachBuffer(...this.keys(roomId), peerId, this.instanceId, connectionId, Date.now())))
     } catch (err) {
       this.forget(connection)
       throw err
@@ -325,19 +332,19 @@ export class RedisStore implements RoomStore {
 
   async * rooms (): AsyncIterable<RoomListing> {
     const pattern = `${this.prefix}{*}:room`
-    let cursor = '0'
-    do {
-      const [next, keys] = await this.health.watch(this.client.scan(cursor, 'MATCH', pattern, 'COUNT', listingBatch))
-      cursor = next
-      if (keys.length === 0) continue
-      const pipeline = this.client.pipeline()
-      for (const key of keys) pipeline.hgetall(key)
-      const all = pipelineResults(await pipeline.exec()) as Array<Record<string, string>>
-      for (let i = 0; i < keys.length; i++) {
-        const listing = roomListing(this.roomIdOf(keys[i]), all[i])
-        if (listing !== undefined) yield listing
-      }
-    } while (cursor !== '0')
+    // On a cluster, every master holds some of the rooms.
+    for (const node of this.cluster?.nodes('master') ?? [this.client]) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.health.watch(node.scan(cursor, 'MATCH', pattern, 'COUNT', listingBatch))
+        cursor = next
+        const all = await Promise.all(keys.map(async key => await this.health.watch(this.client.hgetall(key))))
+        for (let i = 0; i < keys.length; i++) {
+          const listing = roomListing(this.roomIdOf(keys[i]), all[i])
+          if (listing !== undefined) yield listing
+        }
+      } while (cursor !== '0')
+    }
   }
 
   // A command made on behalf of a frame or a join: refused at once, without sending anything,
@@ -405,18 +412,18 @@ export class RedisStore implements RoomStore {
   // The room's end, when reply[at] says it ended; its tokens' index entries are dropped.
   private roomEndOf (reply: Reply, at: number): RoomEnd | undefined {
     if (reply[at] !== 'ended') return undefined
-    const tokens = reply.slice(at + 3).map(token => this.tokenKey(String(token)))
-    if (tokens.length > 0) this.quietly(this.client.del(...tokens))
+    // One DEL each: on a cluster, the tokens' keys are in different slots.
+    for (const token of reply.slice(at + 3)) this.quietly(this.client.del(this.tokenKey(String(token))))
     return { createdAt: Number(reply[at + 1]), unbound: JSON.parse(String(reply[at + 2])) as SeatInfo[] }
   }
 
   // A message to this instance's own channel behind the sender's frames: Redis runs a
   // connection's commands in order and a channel keeps its messages' order, so when it comes
-  // back every frame the sender relayed through Redis has reached this process.
+  // back every frame the sender relayed through Redis has reached this process. (Published by a
+  // script on the room's node: on a cluster, where the room's frames are published.)
   private sendBarrier (sender: LocalConnection): void {
     sender.mode = 'switching'
-    const id = sender.connectionId
-    this.health.watch(this.client.publish(this.channels + this.instanceId, `${MessageKind.Barrier}${Buffer.byteLength(id)}:${id}`))
+    this.health.watch(this.client.rtcNotifyBarrier(...this.keys(sender.roomId), this.instanceId, sender.connectionId))
       .catch((err: unknown) => {
         this.log.warn({ err }, 'redis store: could not switch a co-located room to direct relay')
         this.switched(sender, 'redis')
@@ -501,15 +508,31 @@ export class RedisStore implements RoomStore {
   }
 
   // Records that this instance answers for a seat; a room's first seat adds it to the instance's
-  // room set (before the script that takes the seat, on the same connection, so never after it).
-  private answer (roomId: string, peerId: string, connectionId: string): void {
+  // room set, which must hold the room before any script gives this instance a seat there (else
+  // the seat would outlive a crash of this instance). On one Redis the SADD goes first on the
+  // same connection, which is enough. On a cluster the set and the room are on different nodes:
+  // the promise returned says when the set holds the room, and the script waits for it.
+  private answer (roomId: string, peerId: string, connectionId: string): Promise<unknown> | undefined {
     let seats = this.answerable.get(roomId)
     if (seats === undefined) {
       seats = new Map()
       this.answerable.set(roomId, seats)
-      this.quietly(this.client.sadd(this.roomsKey(this.instanceId), roomId))
+      const added = this.client.sadd(this.roomsKey(this.instanceId), roomId)
+      this.quietly(added)
+      if (this.cluster !== undefined) {
+        const listing = added.finally(() => { if (this.listing.get(roomId) === listing) this.listing.delete(roomId) })
+        listing.catch(noop)
+        this.listing.set(roomId, listing)
+      }
     }
     seats.set(peerId, connectionId)
+    return this.listing.get(roomId)
+  }
+
+  // Runs `script` once `listed` (what `answer` returned) is done.
+  private async answered<T> (listed: Promise<unknown> | undefined, script: () => Promise<T>): Promise<T> {
+    if (listed !== undefined) await listed
+    return await script()
   }
 
   private unanswer (roomId: string, peerId: string, connectionId: string): void {
@@ -529,21 +552,26 @@ export class RedisStore implements RoomStore {
    * what was queued meanwhile, and the seats left under the old id are reaped like those of any
    * dead instance.
    */
-  private async register (): Promise<void> {
+  private async register (deadline = performance.now() + this.connectTimeoutMs): Promise<void> {
     const previous = this.instanceId
     const id = randomId(9)
-    await this.subscriber.subscribe(this.channels + id)
+    const remaining = (): number => Math.max(1, deadline - performance.now())
+    // On a cluster: a connection to every master (see `start`), and the inbox listening on each.
+    await Promise.all((this.cluster?.nodes('master') ?? []).map(async node => await whenReady(node, remaining())))
+    await whenReady(this.inbox, remaining())
+    await this.inbox.listen(id)
     this.instanceId = id
-    const pipeline = this.client.pipeline()
-      .set(this.liveKey(id), ++this.beats)
-      .sadd(this.instancesKey(), id)
-    if (this.answerable.size > 0) pipeline.sadd(this.roomsKey(id), ...this.answerable.keys())
-    pipelineResults(await pipeline.exec())
+    // Separate commands: on a cluster, these keys are in different slots.
+    await Promise.all([
+      this.client.set(this.liveKey(id), ++this.beats),
+      this.client.sadd(this.instancesKey(), id),
+      ...(this.answerable.size > 0 ? [this.client.sadd(this.roomsKey(id), ...this.answerable.keys())] : [])
+    ])
     if (previous === '') return
     const connections = [...this.connections.values()]
     await Promise.all(connections.map(connection => this.resync(connection)))
     await this.reapInstance(previous)
-    await this.subscriber.unsubscribe(this.channels + previous)
+    await this.inbox.unlisten(previous)
   }
 
   private async resync (connection: LocalConnection): Promise<void> {
@@ -578,7 +606,7 @@ export class RedisStore implements RoomStore {
 
   // Serialized: a second call while one runs makes it run once more.
   private async recover (): Promise<void> {
-    if (this.closed || this.client.status !== 'ready' || this.subscriber.status !== 'ready') return
+    if (this.closed || this.client.status !== 'ready' || this.inbox.status !== 'ready') return
     if (this.recovering !== undefined) {
       this.recoverAgain = true
       return
@@ -617,7 +645,7 @@ export class RedisStore implements RoomStore {
     if (!this.registered || this.recovering !== undefined) return
     const id = this.instanceId
     const sentAt = performance.now()
-    const kept = await this.health.probe(() => this.client.set(this.liveKey(id), ++this.beats, 'XX'))
+    const kept = await this.health.probe(async () => await this.beat(id))
     const now = performance.now()
     if (now - sentAt > this.livenessMs / 4) this.judge.distrust(now)
     if (kept === null && id === this.instanceId && !this.closed) {
@@ -626,12 +654,18 @@ export class RedisStore implements RoomStore {
     }
   }
 
+  // Bumps the marker. On a cluster the probe also pings every master: each answers its own
+  // connection's commands in order, and one node answering says nothing of the others.
+  private async beat (id: string): Promise<string | null> {
+    const pings = (this.cluster?.nodes('master') ?? []).map(async node => await node.ping())
+    const [kept] = await Promise.all([this.client.set(this.liveKey(id), ++this.beats, 'XX'), ...pings])
+    return kept
+  }
+
   private async sweep (): Promise<void> {
     if (!this.available) return
     const ids = (await this.client.smembers(this.instancesKey())).filter(id => id !== this.instanceId)
-    const pipeline = this.client.pipeline()
-    for (const id of ids) pipeline.get(this.liveKey(id))
-    const markers = ids.length === 0 ? [] : pipelineResults(await pipeline.exec()) as Array<string | null>
+    const markers = await Promise.all(ids.map(async id => await this.client.get(this.liveKey(id))))
     if (!this.available) return
     for (const { id, marker } of this.judge.observe(ids, markers, performance.now())) {
       await this.reapInstance(id, marker)
@@ -653,10 +687,8 @@ export class RedisStore implements RoomStore {
     const rooms = await this.client.smembers(this.roomsKey(dead))
     if (rooms.length > 0) this.log.info({ instance: dead, rooms: rooms.length }, 'reclaiming the seats of a dead instance')
     await Promise.all(rooms.map(roomId => this.reapRoom(roomId, dead)))
-    pipelineResults(await this.client.pipeline()
-      .del(this.roomsKey(dead), this.liveKey(dead), lock)
-      .srem(this.instancesKey(), dead)
-      .exec())
+    await Promise.all([this.roomsKey(dead), this.liveKey(dead), lock].map(async key => await this.client.del(key)))
+    await this.client.srem(this.instancesKey(), dead)
   }
 
   private async reapRoom (roomId: string, dead: string): Promise<void> {
@@ -672,7 +704,8 @@ export class RedisStore implements RoomStore {
     for (let i = 1; reply[0] === 'adopted' && i < reply.length; i += 3) {
       const peerId = String(reply[i])
       const connectionId = String(reply[i + 1])
-      this.answer(roomId, peerId, connectionId)
+      // The room is in this instance's set already (the SADD above was awaited).
+      void this.answer(roomId, peerId, connectionId)
       // The dead instance's grace timer: a leave, unless the peer came back meanwhile.
       this.after(Number(reply[i + 2]) - Date.now(), () => this.expireGrace(roomId, peerId, connectionId))
     }
@@ -713,7 +746,10 @@ export class RedisStore implements RoomStore {
   private tokenKey (token: string): string { return `${this.prefix}token:${token}` }
 }
 
-/** Creates a Redis room store: `redisStore({ url: 'redis://127.0.0.1:6379' })` or `redisStore({ client })`. */
+/**
+ * Creates a Redis room store: `redisStore({ url: 'redis://127.0.0.1:6379' })`,
+ * `redisStore({ cluster: ['redis://10.0.0.1:7000', ...] })` or `redisStore({ client })`.
+ */
 export function redisStore (options: RedisStoreOptions): RedisStore {
   return new RedisStore(options)
 }

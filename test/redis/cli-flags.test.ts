@@ -20,7 +20,7 @@ t.test('--redis, --workers and the queue caps are read and handed to the plugin'
 t.test('wrong values are one-line usage errors', async t => {
   const cases: Array<[string[], RegExp]> = [
     [['--redis', 'localhost:6379'], /invalid --redis "localhost:6379": expected a URL like redis:\/\/HOST:PORT/],
-    [['--workers', '2'], /--workers needs --redis/],
+    [['-l', 'tls:127.0.0.1:8443', '--certfile', 'c', '--keyfile', 'k', '--redis', 'redis://h', '--workers', '2'], /--workers cannot serve a tls: listener/],
     [['--redis', 'redis://h', '--workers', '0'], /invalid --workers "0"/],
     [['--queue-max-messages', '0'], /invalid --queue-max-messages "0"/],
     [['--queue-max-bytes', '1.5'], /invalid --queue-max-bytes "1.5"/],

@@ -2,11 +2,19 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { Test } from 'tap'
 
+/** How else to start a server (a node of a cluster). */
+export interface RedisServerSetup {
+  /** Picks the port; by default any free one. */
+  port?: () => Promise<number>
+  /** More arguments for redis-server, given its port. */
+  args?: (port: number) => string[]
+}
+
 /** A real redis-server on a free loopback port, without persistence. */
 export class RedisServer {
   private child: ChildProcess | undefined
 
-  private constructor (readonly port: number) {}
+  private constructor (readonly port: number, private readonly args: string[]) {}
 
   /** redis://127.0.0.1:PORT */
   get url (): string {
@@ -14,9 +22,10 @@ export class RedisServer {
   }
 
   /** Starts a server on a free port; stopped when the test ends. */
-  static async start (t: Test): Promise<RedisServer> {
+  static async start (t: Test, setup: RedisServerSetup = {}): Promise<RedisServer> {
     for (let attempt = 1; ; attempt++) {
-      const server = new RedisServer(await freePort())
+      const port = await (setup.port ?? freePort)()
+      const server = new RedisServer(port, setup.args?.(port) ?? [])
       try {
         await server.run()
         t.teardown(() => server.stop())
@@ -64,7 +73,7 @@ export class RedisServer {
   private async run (): Promise<void> {
     const child = spawn('redis-server', [
       '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--protected-mode', 'no'
+      '--protected-mode', 'no', ...this.args
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
     let output = ''
@@ -86,11 +95,12 @@ export class RedisServer {
   }
 }
 
-async function freePort (): Promise<number> {
+/** Listens on `port` at 127.0.0.1 and stops at once: resolves with the port (for 0, a free one the system picks), rejects when it is taken. */
+export async function freePort (port = 0): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address()
       const port = typeof address === 'object' && address !== null ? address.port : 0
       server.close(() => resolve(port))

@@ -108,7 +108,7 @@ t.test('redisStore({ client }) takes the client\'s settings and leaves the clien
 
 t.test('redisStore needs exactly one of url and client, a prefix without braces, and sane numbers', async t => {
   const invalid = (message: RegExp): { code: string, message: RegExp } => ({ code: 'FST_RTC_NOTIFY_INVALID_OPTION', message })
-  t.throws(() => redisStore({}), invalid(/exactly one of `url` and `client`/))
+  t.throws(() => redisStore({}), invalid(/exactly one of `url`, `cluster` and `client`/))
   t.throws(() => redisStore({ url: redis.url, client: admin }), invalid(/exactly one/))
   t.throws(() => redisStore({ url: redis.url, prefix: 'a{b}:' }), invalid(/"prefix": may not contain braces/))
   t.throws(() => redisStore({ url: redis.url, commandTimeoutMs: 0 }), invalid(/"commandTimeoutMs": expected a number above 0/))
