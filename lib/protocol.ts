@@ -120,7 +120,9 @@ export function relayedFrame (bytes: Buffer, inbound: InboundFrame & { kind: 'no
   const serverOwn = from === undefined ? answerMembers : groupMembers
   let foreign = false
   for (const key in frame) if (serverOwn.has(key)) foreign = true
-  if (!foreign && unambiguous(bytes) && (from === undefined || bytes.indexOf('"from"') === -1)) {
+  // The text, not the bytes, is searched: a string's indexOf needs no needle made per call.
+  const text = inbound.text
+  if (!foreign && unambiguous(text) && (from === undefined || text.indexOf('"from"') === -1)) {
     return from === undefined ? bytes : withFrom(bytes, from)
   }
   // Without a prototype, a member named __proto__ is a member like any other.
@@ -151,12 +153,12 @@ export function recipientOf (frame: NotifyFrame): string | undefined | FailureRe
 // Every parser reads the same members from the text when no member name it depends on appears
 // twice and none is spelt with a \u escape. A `"method"` inside `data` makes this answer no:
 // the frame is then written anew, which is correct, only slower.
-function unambiguous (bytes: Buffer): boolean {
-  const method = bytes.indexOf('"method"')
-  if (method !== -1 && bytes.indexOf('"method"', method + 8) !== -1) return false
-  const data = bytes.indexOf('"data"')
-  if (data !== -1 && bytes.indexOf('"data"', data + 6) !== -1) return false
-  return bytes.indexOf('\\u') === -1
+function unambiguous (text: string): boolean {
+  const method = text.indexOf('"method"')
+  if (method !== -1 && text.indexOf('"method"', method + 8) !== -1) return false
+  const data = text.indexOf('"data"')
+  if (data !== -1 && text.indexOf('"data"', data + 6) !== -1) return false
+  return text.indexOf('\\u') === -1
 }
 
 /** A valid GET, as readFrame reads it. */

@@ -47,7 +47,7 @@ t.test('a NOTIFY is relayed as its own bytes unless a parser could read it other
   ]
   for (const [text, relayed] of anew) t.equal(relayedFrame(Buffer.from(text), notify(text)), relayed, text)
   const deep = `{"method":"NOTIFY","data":${'['.repeat(20000)}${']'.repeat(20000)},"data":1}`
-  t.equal(relayedFrame(Buffer.from(deep), notify(deep.replace(',"data":1', ''))), Failure.Unrelayable, 'too deep to write anew')
+  t.equal(relayedFrame(Buffer.from(deep), notify(deep)), Failure.Unrelayable, 'too deep to write anew')
 })
 
 t.test('answers echo msg_id as written', async t => {
