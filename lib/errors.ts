@@ -40,5 +40,8 @@ export const BadRequestError = createError<[string]>('FST_RTC_NOTIFY_BAD_REQUEST
 /** `authorize` returned an identity that is not JSON-serializable, or larger than 4 KiB. */
 export const BadIdentityError = createError<[string]>('FST_RTC_NOTIFY_BAD_IDENTITY', 'authorize returned a bad identity: %s', 500)
 
+/** `fastify.notify.send()` was given data JSON cannot write (a function, a symbol). */
+export const BadAppDataError = createError<[string]>('FST_RTC_NOTIFY_BAD_APP_DATA', 'send() data cannot be sent as JSON: %s', 500, TypeError)
+
 /** A `roomSize` function returned something other than a whole number from 2 to 12. */
 export const BadRoomSizeError = createError<[string]>('FST_RTC_NOTIFY_BAD_ROOM_SIZE', 'roomSize returned %s: expected a whole number from 2 to 12', 500)

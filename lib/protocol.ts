@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { BadAppDataError } from './errors.js'
 import { memberSource } from './json-source.js'
 import type { Frame, SeatInfo } from './stores/store.js'
 import { Method, Resource, type PresenceState, type ResourceName } from './wire.js'
@@ -199,7 +200,9 @@ export function roomFrame (peerId: string, size: number, others: SeatInfo[], wit
 
 /** An APP frame: a message from the app on the server. @throws when `data` is not JSON-serializable */
 export function appFrame (data: unknown): string {
-  const text = JSON.stringify(data === undefined ? null : data)
+  // JSON.stringify answers undefined, not an error, for a function or a symbol.
+  const text = JSON.stringify(data === undefined ? null : data) as string | undefined
+  if (text === undefined) throw new BadAppDataError(typeof data)
   return `{"method":"${Method.App}","data":${text}}`
 }
 

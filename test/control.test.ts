@@ -143,6 +143,7 @@ t.test('send: APP frames to the room or to one peer; false when there is no such
   t.equal(await api.send(room, 'x', { to: 'no-such-peer' }), false)
   t.equal(await api.send(freshRoom(), 'x'), false)
   await t.rejects(api.send(room, { big: 10n }), TypeError, 'data that is not JSON is refused')
+  await t.rejects(api.send(room, () => 'not data'), { code: 'FST_RTC_NOTIFY_BAD_APP_DATA' }, 'nor data JSON would write as nothing')
   a.send({ method: 'NOTIFY', data: 'the call goes on' })
   t.same(await b.next(), { method: 'NOTIFY', data: 'the call goes on' })
 })
