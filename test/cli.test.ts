@@ -51,6 +51,7 @@ t.test('it prints the URL, serves the demo page, the client and /health, and rel
   const health = await fetch(cli.url + 'health')
   t.equal(health.status, 200)
   t.same(await health.json(), { status: 'ok', rooms: 0, peers: 0 })
+  t.equal(await handshakeStatus(cli.ws + '/'), 404, 'a WebSocket upgrade to the demo page is a plain HTTP error, not a 101')
 
   const a = await join(`${cli.ws}/call/cli-room`)
   const b = await join(`${cli.ws}/call/cli-room`)
