@@ -69,8 +69,9 @@ function tick (last) {
   const earned = fps * (now - last) / 1000
   for (const ws of peers) {
     if (ws === undefined || ws.readyState !== ws.OPEN) continue
-    // A peer kept waiting does not save up a burst for later: at most one tick's worth waits.
-    ws.credit = Math.min(ws.credit + earned, Math.max(1, earned))
+    // A late tick (a busy machine) is made up for, but a peer saves up at most 100 ms of
+    // frames: well inside the server's per-connection burst, so the rate is what it judges.
+    ws.credit = Math.min(ws.credit + earned, Math.max(1, earned, fps / 10))
     while (ws.credit >= 1) {
       if (ws.bufferedAmount > maxUnsent) {
         phase.heldBack++

@@ -181,7 +181,7 @@ class Probe {
       p99Ms: round2(percentile(this.hops, 99)),
       maxMs: round2(this.hops.length > 0 ? Math.max(...this.hops) : null),
       lost: this.lost,
-      closeCodes: this.closeCodes
+      closeCodes: [...this.closeCodes]
     }
     this.hops = []
     this.lost = 0
@@ -190,6 +190,7 @@ class Probe {
 
   close () {
     this.closed = true
+    for (const ws of [this.sender, this.receiver]) ws.removeAllListeners('close')
     clearTimeout(this.lostTimer)
     clearTimeout(this.nextTimer)
     this.sender.terminate()

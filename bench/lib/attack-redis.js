@@ -1,11 +1,13 @@
-// Attack 3, a hung Redis (issue 10, defect 2): the server runs with --redis on a throwaway
-// redis-server; a call relays, and 4 senders (two rooms, each peer from its own address) keep
-// sending 64 KB NOTIFYs. Then redis-server is stopped with SIGSTOP: its process hangs with its
-// TCP connections open, so nothing but a timeout tells the server. Measured: how long until
-// /health answers 503 and a new join is refused with 503, the server's RSS while the senders go
-// on for the length of the stall, what the senders were answered meanwhile; then, after SIGCONT,
-// how long until /health answers 200 again and a new call relays, and whether the calls from
-// before the stall still relay.
+// Attack 3, a hung Redis (issue 10, defect 2): two instances of the server (A and B) share rooms
+// through a throwaway redis-server. A call on A alone, a call across A and B, and 4 senders in
+// two rooms across A and B (each peer from its own address) that keep sending 64 KB NOTIFYs:
+// every frame of a room across instances goes through Redis (a room whose peers are all on one
+// instance does without it). Then redis-server is stopped with SIGSTOP: its process hangs with
+// its TCP connections open, so nothing but a timeout tells the servers. Measured on A: how long
+// until /health answers 503 and a new join is refused with 503; the RSS of A and B while the
+// senders go on for the length of the stall, and what the senders were answered; whether each
+// call relays during the stall. Then, after SIGCONT: how long until /health answers 200 again
+// and a new call across A and B relays, and whether the calls from before relay again.
 import { performance } from 'node:perf_hooks'
 import {
   RssSampler, bigFrameBytes, count, msSince, newCounts, notifyOf, openPair, openPeer, health, rssMiB, sendAtRate, sleep,
@@ -16,69 +18,85 @@ import {
  * @param {object} options
  * @param {string} options.projectDir the checkout attacked
  * @param {number} [options.stallSeconds] how long redis-server stays stopped
- * @param {number} [options.senders] peers sending 64 KB frames throughout (two per room)
+ * @param {number} [options.senders] peers sending 64 KB frames throughout (two per room, one on each instance)
  * @param {number} [options.fps] frames per second each sends
  * @param {string} [options.redisServer] the redis-server binary
  */
 export async function hungRedis ({ projectDir, stallSeconds = 15, senders = 4, fps = 45, redisServer }) {
   const redis = await startRedis(redisServer)
-  let server
+  const servers = []
   const cleanups = []
   try {
-    server = await startServer(['--redis', redis.url], projectDir)
-    const call = await openPair(server.url, 'redis-call', { localAddress: '127.0.0.30' })
-    cleanups.push(() => call.forEach(ws => ws.terminate()))
-    const callRelaysBeforeMs = await relayTime(call, 2000)
-    const flood = await startSenders(server.url, senders, fps)
+    for (let i = 0; i < 2; i++) servers.push(await startServer(['--redis', redis.url], projectDir))
+    const [a, b] = servers
+    const localCall = await openPair(a.url, 'redis-local-call', { localAddress: '127.0.0.30' })
+    const splitCall = await crossPair(a.url, b.url, 'redis-split-call', '127.0.0.30')
+    cleanups.push(() => [...localCall, ...splitCall].forEach(ws => ws.terminate()))
+    const relaysBefore = { localMs: await relayTime(localCall, 2000), splitMs: await relayTime(splitCall, 2000) }
+    const flood = await startSenders(a.url, b.url, senders, fps)
     cleanups.push(flood.stop)
     await sleep(3000)
-    const rssBeforeMiB = rssMiB(server.pid)
+    const rssBeforeMiB = { a: rssMiB(a.pid), b: rssMiB(b.pid) }
     const before = flood.take()
 
     // The stall: Redis hangs, the senders go on.
-    const sampler = new RssSampler(server.pid)
+    const samplers = { a: new RssSampler(a.pid), b: new RssSampler(b.pid) }
     redis.pause()
     const stoppedAt = performance.now()
     const limitMs = stallSeconds * 1000
-    const [healthDown, joinRefused] = await Promise.all([
-      healthUntil(server.url, status => status === 503, stoppedAt, limitMs),
-      joinUntilRefused(server.url, stoppedAt, limitMs)
+    const [healthDown, joinRefused, relaysDuring] = await Promise.all([
+      healthUntil(a.url, status => status === 503, stoppedAt, limitMs),
+      joinUntilRefused(a.url, stoppedAt, limitMs),
+      // Once the servers have seen that Redis hangs (a few seconds), do the calls still relay?
+      sleep(5000).then(async () => ({ localMs: await relayTime(localCall, 2000), splitMs: await relayTime(splitCall, 2000) }))
     ])
     await sleep(limitMs - msSince(stoppedAt))
-    const { peakMiB, series } = sampler.stop()
-    const rssEndOfStallMiB = rssMiB(server.pid)
+    const peaks = { a: samplers.a.stop(), b: samplers.b.stop() }
+    const rssEndOfStallMiB = { a: rssMiB(a.pid), b: rssMiB(b.pid) }
     const during = flood.take()
 
     // Redis comes back.
     redis.resume()
     const resumedAt = performance.now()
     const [healthUp, newCall] = await Promise.all([
-      healthUntil(server.url, status => status === 200, resumedAt, 20000),
-      callUntilRelayed(server.url, resumedAt, 20000)
+      healthUntil(a.url, status => status === 200, resumedAt, 20000),
+      callUntilRelayed(a.url, b.url, resumedAt, 20000)
     ])
-    const callRelaysAfterMs = await relayTime(call, 3000)
+    const relaysAfter = { localMs: await relayTime(localCall, 3000), splitMs: await relayTime(splitCall, 3000) }
     await sleep(2000)
     const after = flood.take()
     return {
-      server: server.command,
+      servers: servers.map(s => s.command),
       redis: redis.command,
-      config: { stallSeconds, senders, fps, frameBytes: bigFrameBytes, sendersFrom: '127.0.0.31..34', callFrom: '127.0.0.30', probesFrom: '127.0.0.40' },
-      callRelaysBeforeMs,
+      config: { stallSeconds, senders, fps, frameBytes: bigFrameBytes, sendersFrom: `127.0.0.31..${30 + senders}`, callsFrom: '127.0.0.30', probesFrom: '127.0.0.40' },
+      relaysBefore,
       rssBeforeMiB,
-      rssPeakDuringStallMiB: peakMiB,
+      rssPeakDuringStallMiB: { a: peaks.a.peakMiB, b: peaks.b.peakMiB },
       rssEndOfStallMiB,
       healthDown,
       joinRefused,
+      relaysDuring,
       healthUp,
       newCall,
-      callRelaysAfterMs,
+      relaysAfter,
       senders: { before, during, after },
-      rssSeries: series
+      rssSeries: { a: peaks.a.series, b: peaks.b.series }
     }
   } finally {
     for (const cleanup of cleanups) cleanup()
-    await server?.stop()
+    for (const server of servers) await server.stop()
     await redis.stop()
+  }
+}
+
+/** Two peers of `room`, the first on the server at `baseA`, the second on the one at `baseB`. */
+async function crossPair (baseA, baseB, room, localAddress, timeoutMs) {
+  const first = await openPeer(baseA, `/call/${room}`, { localAddress, timeoutMs })
+  try {
+    return [first, await openPeer(baseB, `/call/${room}`, { localAddress, timeoutMs })]
+  } catch (err) {
+    first.terminate()
+    throw err
   }
 }
 
@@ -107,18 +125,19 @@ function relayTime ([from, to], timeoutMs) {
 }
 
 /**
- * `senders` peers in rooms of two, each from its own address (127.0.0.31 on), each sending
- * 64 KB frames at `fps` from now on. `take()` gives the counts since the last take (and the
- * close codes of the peers closed meanwhile); `stop()` ends them.
+ * `senders` peers in rooms of two, the first of each room on the server at `baseA`, the second
+ * on the one at `baseB`, each from its own address (127.0.0.31 on), each sending 64 KB frames
+ * at `fps` from now on. `take()` gives the counts since the last take (and the close codes of
+ * the peers closed meanwhile); `stop()` ends them.
  */
-async function startSenders (base, senders, fps) {
+async function startSenders (baseA, baseB, senders, fps) {
   const frame = Buffer.from(notifyOf(bigFrameBytes))
   // One object for all, emptied in place at each take: the senders keep counting into it.
   const counts = { ...newCounts(), closeCodes: {} }
   const peers = []
   const stops = []
   for (let i = 0; i < senders; i++) {
-    const ws = await openPeer(base, `/call/redis-flood-${i >> 1}`, { localAddress: `127.0.0.${31 + i}` })
+    const ws = await openPeer(i % 2 === 0 ? baseA : baseB, `/call/redis-flood-${i >> 1}`, { localAddress: `127.0.0.${31 + i}` })
     ws.on('message', data => tally(data, counts))
     ws.once('close', code => count(counts.closeCodes, code))
     peers.push(ws)
@@ -181,16 +200,17 @@ async function joinUntilRefused (base, t0, limitMs) {
 }
 
 /**
- * Tries a new call every 250 ms (two peers join a fresh room, one sends a small NOTIFY; each
- * attempt given 5 s to join and 3 s to relay) until one relays or `limitMs` passes. Returns
- * when it relayed (ms after `t0`) and how the attempts before it ended.
+ * Tries a new call across the two servers every 250 ms (a peer joins a fresh room on each, the
+ * first sends a small NOTIFY; each attempt given 5 s per join and 3 s to relay) until one
+ * relays or `limitMs` passes. Returns when it relayed (ms after `t0`) and how the attempts
+ * before it ended.
  */
-async function callUntilRelayed (base, t0, limitMs) {
+async function callUntilRelayed (baseA, baseB, t0, limitMs) {
   const failures = {}
   for (let k = 0; msSince(t0) < limitMs; k++) {
     let pair
     try {
-      pair = await openPair(base, `redis-new-${k}`, { localAddress: '127.0.0.40', timeoutMs: 5000 })
+      pair = await crossPair(baseA, baseB, `redis-new-${k}`, '127.0.0.40', 5000)
       const ms = await relayTime(pair, 3000)
       if (ms !== null) return { ms: msSince(t0), attempts: k + 1, failures }
       count(failures, 'not relayed')

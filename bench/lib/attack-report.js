@@ -47,19 +47,24 @@ function redisLines (r) {
   const c = r.config
   const firstJoin = r.joinRefused.attempts[0]
   const s = r.senders
+  const pair = (x, f) => `${f(x.a)} / ${f(x.b)}`
+  const calls = x => `on one instance ${ms(x.localMs)}, across the two ${ms(x.splitMs)}`
   return [
-    `3. hung Redis: SIGSTOP for ${c.stallSeconds} s while ${c.senders} senders send ${c.fps}/s × ${c.frameBytes} B; then SIGCONT`,
-    ['call relays before the stall', ms(r.callRelaysBeforeMs)],
-    ['/health answers 503, after SIGSTOP', ms(r.healthDown.ms)],
-    ['a new join gets 503, after SIGSTOP', `${ms(r.joinRefused.ms)} (first attempt: ${firstJoin === undefined ? '-' : `${firstJoin.outcome} after ${firstJoin.endMs - firstJoin.startMs} ms`})`],
-    ['server RSS before / peak / end of stall', `${mib(r.rssBeforeMiB)} / ${mib(r.rssPeakDuringStallMiB)} / ${mib(r.rssEndOfStallMiB)}`],
+    `3. hung Redis: two instances A and B on one redis-server, SIGSTOP for ${c.stallSeconds} s while ${c.senders} senders (rooms across A and B) send ${c.fps}/s × ${c.frameBytes} B; then SIGCONT`,
+    ['a call relays, before the stall', calls(r.relaysBefore)],
+    ['A: /health answers 503, after SIGSTOP', ms(r.healthDown.ms)],
+    ['A: a new join gets 503, after SIGSTOP', `${ms(r.joinRefused.ms)} (first attempt: ${firstJoin === undefined ? '-' : `${firstJoin.outcome} after ${firstJoin.endMs - firstJoin.startMs} ms`})`],
+    ['a call relays, 5 s into the stall', calls(r.relaysDuring)],
+    ['RSS A / B before the stall', pair(r.rssBeforeMiB, mib)],
+    ['RSS A / B peak during the stall', pair(r.rssPeakDuringStallMiB, mib)],
+    ['RSS A / B at the end of the stall', pair(r.rssEndOfStallMiB, mib)],
     ['senders during the stall: sent, relayed', `${s.during.sent} frames, ${s.during.relayed} relayed`],
     ['senders during the stall: failed answers', codes(s.during.failed)],
     ['senders closed during the stall / after', `${codes(s.during.closeCodes)} / ${codes(s.after.closeCodes)}`],
-    ['/health answers 200, after SIGCONT', ms(r.healthUp.ms)],
-    ['a new call relays, after SIGCONT', `${ms(r.newCall.ms)} (attempts: ${r.newCall.attempts ?? '-'})`],
-    ['the call from before relays again', ms(r.callRelaysAfterMs)],
-    ['senders open at the end / relayed after', `${s.after.open} of ${c.senders} / ${s.after.relayed} frames`]
+    ['A: /health answers 200, after SIGCONT', ms(r.healthUp.ms)],
+    ['a new call across A and B relays, after SIGCONT', `${ms(r.newCall.ms)} (attempts: ${r.newCall.attempts ?? '-'})`],
+    ['the calls from before relay, after SIGCONT', calls(r.relaysAfter)],
+    ['senders open at the end / relayed in the last 2 s', `${s.after.open} of ${c.senders} / ${s.after.relayed} frames`]
   ]
 }
 
