@@ -8,7 +8,7 @@
 // Prints a table and writes everything to bench/results/attack-<time>.json. About 2 minutes;
 // a watchdog ends the run after 6.
 //
-//   node bench/attack.js [--only slow,flood,redis] [--project DIR] [--generators N] [--out DIR]
+//   node bench/attack.js [--only slow,flood,redis] [--project DIR] [--generators N] [--nice=N] [--out DIR]
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -34,6 +34,8 @@ bench/results/attack-<time>.json. Run \`npm run build\` first.
   --project DIR      checkout to attack (its bin/rtc-notify.js and dist/; default this one)
   --generators N     processes the flood is sent from (default 2)
   --redis-server BIN redis-server binary (default /usr/bin/redis-server)
+  --nice=N           run everything at this nice value (-20..19; below 0 needs root), so that
+                     other work on a shared machine disturbs the figures less (as bench/run.js)
   --out DIR          where the JSON goes (default bench/results)
   -h, --help         this help`
 
@@ -48,6 +50,7 @@ function options () {
       project: { type: 'string', default: repoDir },
       generators: { type: 'string', default: '2' },
       'redis-server': { type: 'string', default: '/usr/bin/redis-server' },
+      nice: { type: 'string', default: '0' },
       out: { type: 'string', default: path.join(benchDir, 'results') },
       help: { type: 'boolean', short: 'h', default: false }
     }
@@ -61,7 +64,9 @@ function options () {
   if (unknown.length > 0) throw new Error(`unknown attack ${unknown.join(', ')}: expected ${attacks.join(', ')}`)
   const generators = Number(values.generators)
   if (!Number.isInteger(generators) || generators < 1 || 20 % generators !== 0) throw new Error('--generators must divide the 20 rooms of the flood (1, 2, 4, 5, 10, 20)')
-  return { only, projectDir: path.resolve(values.project), generators, redisServer: values['redis-server'], out: values.out }
+  const nice = Number(values.nice)
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new Error('--nice must be an integer from -20 to 19')
+  return { only, projectDir: path.resolve(values.project), generators, redisServer: values['redis-server'], nice, out: values.out }
 }
 
 /** What the figures depend on besides the code: the machine, its load, node, the commit. */
@@ -75,6 +80,8 @@ function machine (projectDir) {
 
 async function main () {
   const opt = options()
+  // Children inherit it: every server, redis-server and generator runs at it.
+  if (opt.nice !== 0) os.setPriority(0, opt.nice)
   const watchdog = setTimeout(() => {
     console.error(`bench/attack.js: still running after ${watchdogMs / 60000} minutes; giving up`)
     killRunning()
@@ -109,7 +116,7 @@ async function main () {
   mkdirSync(opt.out, { recursive: true })
   const file = path.join(opt.out, `attack-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
   const command = ['node', 'bench/attack.js', ...process.argv.slice(2)].join(' ')
-  writeFileSync(file, JSON.stringify({ command, startedAt, seconds: Math.round((Date.now() - startedAt) / 1000), machine: machine(opt.projectDir), results }, null, 2) + '\n')
+  writeFileSync(file, JSON.stringify({ command, startedAt, seconds: Math.round((Date.now() - startedAt) / 1000), machine: { ...machine(opt.projectDir), nice: os.getPriority(0) }, results }, null, 2) + '\n')
   console.log(`\n${file}`)
   clearTimeout(watchdog)
 }

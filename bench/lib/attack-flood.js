@@ -10,7 +10,7 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
-import { bigFrameBytes, cpuWindow, openPair, percentile, sleep, startServer, watched } from './attack-tools.js'
+import { bigFrameBytes, cpuWindow, newCounts, openPair, percentile, sleep, startServer, tally, watched } from './attack-tools.js'
 
 const generatorFile = fileURLToPath(new URL('./attack-flood-gen.js', import.meta.url))
 
@@ -127,7 +127,8 @@ function startGenerator (base, rooms) {
 /**
  * The probe: a call from 127.0.0.2, one small frame in flight, the next sent 20 ms after the
  * previous one arrived; one hop is from the sender's send to the receiver's message event (one
- * clock). A frame not relayed within a second counts as lost and the next one goes.
+ * clock). A frame not relayed within 5 s counts as lost and the next one goes; the sender
+ * counts the `failed` answers it gets (none expected: the probe's address has its own budget).
  */
 class Probe {
   static async open (base) {
@@ -144,7 +145,9 @@ class Probe {
     this.sentAt = 0
     this.closed = false
     this.closeCodes = []
+    this.answers = newCounts()
     for (const ws of [sender, receiver]) ws.once('close', code => this.closeCodes.push(code))
+    sender.on('message', data => tally(data, this.answers))
     receiver.on('message', data => {
       const seq = Number(/"seq":(\d+)/.exec(data.toString())?.[1])
       if (seq !== this.seq) return
@@ -165,7 +168,7 @@ class Probe {
       if (this.seq !== seq) return
       this.lost++
       this.send()
-    }, 1000)
+    }, 5000)
   }
 
   next (delayMs) {
@@ -181,10 +184,12 @@ class Probe {
       p99Ms: round2(percentile(this.hops, 99)),
       maxMs: round2(this.hops.length > 0 ? Math.max(...this.hops) : null),
       lost: this.lost,
+      failed: this.answers.failed,
       closeCodes: [...this.closeCodes]
     }
     this.hops = []
     this.lost = 0
+    this.answers = newCounts()
     return out
   }
 

@@ -36,6 +36,7 @@ function floodLines (r) {
     ['flood frames relayed /s', col(x => String(x.relayedFramesPerSec))],
     ['server CPU, % of a core', col(x => `${x.serverCpuPercent}%`)],
     ['probe one hop p50 / p99 (lost)', col(x => `${x.probe.p50Ms} / ${x.probe.p99Ms} ms (${x.probe.lost})`)],
+    ['server waited for a CPU, ms per s', col(x => String(x.serverRunQueueMsPerSec))],
     ['flood answered failed', col(x => codes(x.failedAnswers))],
     ['flood connections closed, by code', col(x => codes(x.closeCodes))],
     ['generators CPU (sum) / other processes', col(x => `${x.generatorsCpuPercent}% / ${x.otherCpuPercent}%`)]

@@ -2,6 +2,7 @@
 // WebSocket peers bound to a chosen loopback address, /health, and what /proc says of a process
 // while it is under attack.
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
@@ -234,9 +235,23 @@ export const rssMiB = pid => mib(rssKiB(pid))
 const mib = kib => Math.round(kib / 1024 * 10) / 10
 
 /**
+ * Nanoseconds the main thread of a process (a node process's event loop) has spent runnable but
+ * waiting for a CPU (the second field of /proc/<pid>/schedstat); 0 if the kernel does not say.
+ */
+export function runQueueNs (pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[1]) || 0
+  } catch {
+    return 0
+  }
+}
+
+/**
  * Starts measuring the CPU of some processes and of the whole machine; `end()` gives the
- * percent of one core each process used, and what the rest of the machine used meanwhile (a
- * shared machine's other work spoils figures: it is reported beside them).
+ * percent of one core each process used, how long their main threads waited for a CPU (ms per
+ * second of the window: on a busy machine a server can answer late without being slow itself),
+ * and what the rest of the machine used meanwhile (a shared machine's other work spoils
+ * figures: it is reported beside them).
  * @param {Record<string, number[]>} groups name -> pids, e.g. { server: [123], generators: [4, 5] }
  */
 export function cpuWindow (groups) {
@@ -250,7 +265,9 @@ export function cpuWindow (groups) {
   const started = performance.now()
   const machine0 = machineBusyTicks()
   const self0 = process.cpuUsage()
+  const waitOf = pids => pids.reduce((sum, pid) => sum + runQueueNs(pid), 0)
   const before = Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, ticksOf(pids)]))
+  const waitBefore = Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, waitOf(pids)]))
   return {
     end () {
       const seconds = (performance.now() - started) / 1000
@@ -261,6 +278,7 @@ export function cpuWindow (groups) {
         const used = ticksOf(pids) - before[name]
         ours += used
         out[`${name}CpuPercent`] = percent(used)
+        out[`${name}RunQueueMsPerSec`] = Math.round((waitOf(pids) - waitBefore[name]) / 1e6 / seconds * 10) / 10
       }
       // This process (probe clients, samplers) counts as ours too; cpuUsage is in µs.
       const self = process.cpuUsage(self0)
