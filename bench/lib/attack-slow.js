@@ -36,16 +36,17 @@ export async function slowReaders ({ projectDir, pairs = 10, fps = 45, seconds =
     const sampler = new RssSampler(server.pid)
     const cpu = cpuWindow({ server: [server.pid] })
     const deadline = performance.now() + seconds * 1000
+    // The window ends when the senders stop; the lanes then still read what their readers were left.
+    const measured = sleep(seconds * 1000).then(() => ({ window: cpu.end(), ...sampler.stop() }))
     await Promise.all(Array.from({ length: pairs }, (_, lane) => attackLane(server.url, lane, frame, fps, deadline, stats)))
-    const window = cpu.end()
-    const { peakMiB, series } = sampler.stop()
+    const { window, peakMiB, series } = await measured
     // Every attacker is gone: what the server still holds 3 s later is what it kept.
     await sleep(3000)
     const rssAfterMiB = rssMiB(server.pid)
     const lifetimes = stats.readerLifetimesMs
     return {
       server: server.command,
-      config: { pairs, fps, seconds, frameBytes: bigFrameBytes, addresses: `127.0.0.${laneAddress(0).split('.')[3]}..${laneAddress(pairs - 1).split('.')[3]}, one per pair` },
+      config: { pairs, fps, seconds, frameBytes: bigFrameBytes, addresses: `${laneAddress(0)}..${laneAddress(pairs - 1)}, one per pair` },
       rssBeforeMiB,
       rssPeakMiB: peakMiB,
       rssAfterMiB,
