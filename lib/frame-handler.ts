@@ -63,7 +63,13 @@ export class FrameHandler {
     const now = Date.now()
     const { limiter, source } = peer.limits
     let verdict = limiter.take(now)
-    if (verdict === 'allowed' && source !== undefined && !source.take(now, data.length)) verdict = limiter.refuse(now)
+    if (verdict === 'allowed' && source !== undefined && !source.take(now, data.length)) {
+      verdict = limiter.refuse(now)
+      // Reading, parsing and refusing each frame of a flood costs as much CPU as relaying it:
+      // this connection is not read until its source's budget has room again, and TCP holds
+      // the sender back meanwhile.
+      peer.holdReading(source.msUntil(now, data.length))
+    }
     if (verdict === 'abusive') return peer.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'refused')
     if (isBinary) return this.reject(peer, verdict === 'allowed' ? Failure.BinaryFrame : Failure.RateLimited)
     // ws enforces the hard limit itself when it was configured with ours; an app that registered

@@ -10,6 +10,9 @@ import { CloseCode, type PresenceState } from './wire.js'
 const asText = { binary: false }
 // A peer closed for not reading will not read the close frame either: it is cut off after this.
 const slowReaderGraceMs = 1000
+// The longest a connection goes unread for its source's budget: short next to the heartbeat,
+// whose pongs wait meanwhile.
+const maxReadHoldMs = 1000
 const kPeer = Symbol('rtc-notify.peer')
 type TaggedSocket = WebSocket & { [kPeer]?: Peer }
 
@@ -55,6 +58,8 @@ export class Peer implements PeerSink {
   expiryTimer: NodeJS.Timeout | undefined = undefined
   /** Seats in the room (from the store, once bound): 2 for the original protocol. */
   roomSize = 2
+  /** Whether reading is on hold (holdReading). */
+  private readingHeld = false
   /** When the connection was bound to its seat (ms since epoch). */
   readonly since = Date.now()
   readonly roomId: string
@@ -105,6 +110,18 @@ export class Peer implements PeerSink {
     if (this.socket.readyState !== WebSocket.OPEN) return
     this.socket.send(text)
     this.checkBuffered()
+  }
+
+  /** Stops reading the connection for `ms` (at most a second), so that TCP holds its sender back. */
+  holdReading (ms: number): void {
+    if (this.readingHeld) return
+    this.readingHeld = true
+    this.socket.pause()
+    setTimeout(() => {
+      this.readingHeld = false
+      // Also while closing: the peer's close frame must be read.
+      this.socket.resume()
+    }, Math.min(Math.max(ms, 1), maxReadHoldMs)).unref()
   }
 
   /** Closes the connection with `code`, remembering why for the close handler. */

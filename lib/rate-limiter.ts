@@ -31,6 +31,15 @@ export class TokenBucket {
     this.tokens -= cost
     return true
   }
+
+  /**
+   * How long until the bucket holds `cost` tokens.
+   * @param now the current time in milliseconds
+   */
+  msUntil (now: number, cost = 1): number {
+    const tokens = Math.min(this.burst, this.tokens + (now - this.refilledAt) * this.rate / 1000)
+    return tokens >= cost ? 0 : (cost - tokens) * 1000 / this.rate
+  }
 }
 
 /**

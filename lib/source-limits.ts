@@ -21,6 +21,14 @@ export class SourceBudget {
     if (this.frames !== undefined && !this.frames.take(now)) return false
     return this.bytes === undefined || this.bytes.take(now, bytes)
   }
+
+  /**
+   * How long until the budget has room for a frame of `bytes` from each of the source's
+   * connections: the fair wait for one of them, when they all send.
+   */
+  msUntil (now: number, bytes: number): number {
+    return Math.max(this.frames?.msUntil(now, this.holders) ?? 0, this.bytes?.msUntil(now, bytes * this.holders) ?? 0)
+  }
 }
 
 const burstSeconds = 4

@@ -103,6 +103,21 @@ t.test('connections from one address share a byte budget (ipByteRate)', async t 
   t.same(await a.next(), { code: 'failed', reason: 'rate limited' })
 })
 
+t.test('a connection over its address\'s budget is not read meanwhile: its flood waits in TCP, not in this process\'s work', async t => {
+  const { a, b } = await joinPair(await startServer(t, { ipMessageRate: 0, ipByteRate: 50_000 }))
+  const big = { method: 'NOTIFY', data: 'x'.repeat(40_000) }
+  // 2.4 MB at once; four seconds' budget (200 KB) lets five through.
+  for (let i = 0; i < 60; i++) a.send(big)
+  for (let i = 0; i < 5; i++) t.same(await b.next(), big)
+  t.same(await a.next(), { code: 'failed', reason: 'rate limited' })
+  // Read and refused at once, the other 54 would be answered within a second; held back, the
+  // connection is read about one frame per refill of its budget. (A generous bound: a busy
+  // machine only makes the count smaller.)
+  await sleep(1000)
+  const answered = a.pending().length
+  t.ok(answered < 20, `${answered} more refusals within a second of the first (54 were waiting)`)
+})
+
 t.test('queued bytes are bounded across all rooms (queueMaxTotalBytes)', async t => {
   const server = await startServer(t, { queueMaxTotalBytes: 1000 })
   const frame = { method: 'NOTIFY', data: 'q'.repeat(400) }
