@@ -1,15 +1,14 @@
 // What the attack scenarios (bench/attack.js) share: the server and redis-server they attack,
 // WebSocket peers bound to a chosen loopback address, /health, and what /proc says of a process
 // while it is under attack.
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import { clockTicks, cpuTicks, machineBusyTicks, rssKiB } from './proc.js'
 import { notifyText } from './rawws.js'
+import { startRedisServer } from './redis-server.js'
 import { repoDir, startNode } from './targets.js'
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -65,49 +64,13 @@ export function killRunning () {
 }
 
 /**
- * A free TCP port on 127.0.0.1 below 32768 (under the kernel's range for outgoing connections,
- * so that no client socket of the run can hold it), for a server that cannot take port 0.
- */
-export async function lowPort () {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 12000)
-    const free = await new Promise(resolve => {
-      const probe = net.createServer()
-      probe.once('error', () => resolve(false))
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
-    })
-    if (free) return port
-  }
-  throw new Error('no free port between 20000 and 32000 on 127.0.0.1')
-}
-
-/**
  * Starts a throwaway redis-server (no persistence) on 127.0.0.1 and waits until it accepts
  * connections. `stop()` continues it first: a stopped process would not act on SIGTERM.
  */
 export async function startRedis (binary = '/usr/bin/redis-server') {
-  const port = await lowPort()
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  await new Promise((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`redis-server not ready after 10 s\n${out}`)), 10000)
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', chunk => {
-      out += chunk
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer)
-        child.stdout.resume()
-        resolve()
-      }
-    })
-    child.once('error', reject)
-    child.once('exit', code => reject(new Error(`redis-server exited (${code})\n${out}`)))
-  })
+  const { child, ...redis } = await startRedisServer({ binary })
   return watched(child.pid, {
-    pid: child.pid,
-    url: `redis://127.0.0.1:${port}`,
-    command: [binary, ...args.map(a => a === '' ? "''" : a)].join(' '),
+    ...redis,
     pause: () => process.kill(child.pid, 'SIGSTOP'),
     resume: () => process.kill(child.pid, 'SIGCONT'),
     stop: () => new Promise(resolve => {

@@ -13,10 +13,10 @@
 // judged against the issue's targets.
 import { execFileSync, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { inspectorLine } from './inspector.js'
+import { startRedisServer } from './redis-server.js'
 
 const benchDir = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 export const repoDir = path.dirname(benchDir)
@@ -318,38 +318,8 @@ function childPids (pid) {
   return children
 }
 
-/** A free TCP port on 127.0.0.1 (redis-server cannot take port 0). */
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** Starts a throwaway redis-server (no persistence) and waits until it accepts connections. */
+/** Starts a throwaway redis-server, stopped with the other processes of a target. */
 async function startRedis (cpus) {
-  const port = await freePort()
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-  const [file, argv] = cpus === undefined ? ['redis-server', args] : ['taskset', ['-c', cpus, 'redis-server', ...args]]
-  const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-  await new Promise((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`redis-server not ready after 10 s\n${out}`)), 10000)
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', chunk => {
-      out += chunk
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer)
-        child.stdout.resume()
-        resolve()
-      }
-    })
-    child.once('error', reject)
-    child.once('exit', code => reject(new Error(`redis-server exited (${code})\n${out}`)))
-  })
-  return { pid: child.pid, url: `redis://127.0.0.1:${port}`, command: [file, ...argv].join(' '), stop: () => stopChild(child) }
+  const { child, ...redis } = await startRedisServer({ cpus })
+  return { ...redis, stop: () => stopChild(child) }
 }
