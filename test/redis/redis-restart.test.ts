@@ -1,5 +1,6 @@
 // Redis going away and coming back: the instances stay up, refuse joins with 503 while it is
-// unreachable, reconnect by themselves and serve again.
+// unreachable, reconnect by themselves and serve again. A Redis that comes back empty ends the
+// calls split across instances; those whose peers are all on one instance go on (issue 14).
 import t from 'tap'
 import { handshakeStatus, join, until } from '../helpers/client.js'
 import { closedWithin, freshRoom, healthStatus, roomAt, startInstance } from './instances.js'
@@ -36,5 +37,71 @@ t.test('Redis restart: 503 while it is down, serving again after, no crash', asy
   t.same(await qa.next(), { method: 'NOTIFY', data: 'and back' })
   t.equal(a.child.exitCode, null, 'instance a never exited')
   t.equal(b.child.exitCode, null, 'instance b never exited')
+  t.notMatch(a.stderr() + b.stderr(), /unhandled|uncaught/i)
+})
+
+t.test('Redis restarts empty: a co-located call is written back and relays on, a split one ends', async t => {
+  const redis = await RedisServer.start(t)
+  const [a, b] = await Promise.all([startInstance(t, redis.url), startInstance(t, redis.url)])
+  const together = freshRoom()
+  const p1 = await join(roomAt(a, together))
+  const p2 = await join(roomAt(a, together))
+  const split = freshRoom()
+  const s1 = await join(roomAt(a, split))
+  const s2 = await join(roomAt(b, split))
+  s2.send({ method: 'NOTIFY', data: 'hello' })
+  t.same(await s1.next(), { method: 'NOTIFY', data: 'hello' })
+  // Until the co-located pair relays directly (the first frames may go through Redis).
+  for (let i = 0; i < 6; i++) {
+    p1.send({ method: 'NOTIFY', data: i })
+    t.same(await p2.next(), { method: 'NOTIFY', data: i })
+    p2.send({ method: 'NOTIFY', data: -i })
+    t.same(await p1.next(), { method: 'NOTIFY', data: -i })
+  }
+
+  // Frames flow from p1 to p2 all along: while Redis is down, while it comes back, and after.
+  const sent: number[] = []
+  const streaming = setInterval(() => {
+    sent.push(sent.length)
+    p1.send({ method: 'NOTIFY', data: sent.length - 1 })
+  }, 20)
+  t.teardown(() => clearInterval(streaming))
+  await redis.stop()
+  await until(async () => await healthStatus(a) === 503 && await healthStatus(b) === 503, 10_000)
+  const duringOutage = sent.length
+  await redis.restart()
+  await until(async () => await healthStatus(a) === 200 && await healthStatus(b) === 200, 15_000)
+  // The split call lived only in Redis: it is over.
+  t.equal((await closedWithin(s1, 5000)).code, 1000, 'split: closed')
+  t.equal((await closedWithin(s2, 5000)).code, 1000, 'split: its other peer too')
+  clearInterval(streaming)
+  const received: unknown[] = []
+  while (received.length < sent.length) {
+    const frame = await p2.next().catch(() => undefined)
+    if (frame === undefined) break
+    received.push(frame.data)
+  }
+  t.ok(duringOutage > 0, 'frames were sent while Redis was down')
+  t.same(received, sent, 'co-located: every frame relayed, in order, during the restart and after')
+  t.same(p1.pending(), [], 'and none refused')
+
+  t.equal(await handshakeStatus(roomAt(b, together)), 400, 'the room was written back: a third peer finds it full')
+  t.equal(await handshakeStatus(roomAt(a, together)), 400)
+  p2.send({ method: 'NOTIFY', data: 'still here' })
+  t.same(await p1.next(), { method: 'NOTIFY', data: 'still here' })
+  p1.close()
+  t.equal((await closedWithin(p2, 5000)).code, 1000, 'one hangs up: the other is closed, as in any call')
+
+  const fresh = freshRoom()
+  const qa = await join(roomAt(a, fresh))
+  const qb = await join(roomAt(b, fresh))
+  qa.send({ method: 'NOTIFY', data: 'after' })
+  t.same(await qb.next(), { method: 'NOTIFY', data: 'after' })
+  qb.send({ method: 'NOTIFY', data: 'and back' })
+  t.same(await qa.next(), { method: 'NOTIFY', data: 'and back' })
+  const again = await join(roomAt(b, together))
+  const partner = await join(roomAt(a, together))
+  again.send({ method: 'NOTIFY', data: 'a new call in the same room' })
+  t.same(await partner.next(), { method: 'NOTIFY', data: 'a new call in the same room' }, 'the room is free again once the call ended')
   t.notMatch(a.stderr() + b.stderr(), /unhandled|uncaught/i)
 })
