@@ -63,9 +63,8 @@ const silentLog: StoreLog = { info: noop, warn: noop, error: noop }
  * (see redis-liveness.ts).
  *
  * Should Redis lose its data (a restart without persistence, a flush), each instance writes back
- * the rooms whose every seat is one of its own connections, and their calls go on (their frames
- * never needed Redis). The calls of rooms split across instances, or with a seat away, joining,
- * or gone while Redis could not record it, end: no instance knows the whole of such a room.
+ * the calls whose every seat is one of its own connections, and they go on (their frames never
+ * needed Redis). Calls split across instances end, as do a few others (see `restore`).
  */
 export class RedisStore implements RoomStore {
   private readonly client: Redis | Cluster
@@ -178,14 +177,25 @@ export class RedisStore implements RoomStore {
       // one gone, at once; with none, the instance's records go now.
       const id = this.instanceId
       const goodbye = this.answerable.size === 0
-        ? [this.client.del(this.liveKey(id)), this.client.del(this.roomsKey(id)), this.client.srem(this.instancesKey(), id)]
+        ? [this.client.del(this.liveKey(id)), this.client.del(this.roomsKey(id)), this.unregister(id)]
         : [this.client.set(this.liveKey(id), goneMarker)]
-      await Promise.allSettled([...goodbye, this.client.quit()])
+      const said = await Promise.allSettled(goodbye)
+      // A Redis that did not answer is not waited for twice.
+      if (said.every(({ status }) => status === 'fulfilled')) await this.client.quit().catch(noop)
     }
     this.inbox.disconnect()
     this.client.disconnect()
     this.connections.clear()
     this.answerable.clear()
+  }
+
+  // Leaves the instances' set; the last instance to leave takes the epoch with it, and nothing of
+  // the store is left in Redis. (An instance starting meanwhile may lose the epoch it just read:
+  // at its next recovery it takes Redis for having lost its data, and writes back only rooms
+  // that do not exist.)
+  private async unregister (id: string): Promise<void> {
+    const [, left] = await Promise.all([this.client.srem(this.instancesKey(), id), this.client.scard(this.instancesKey())])
+    if (left === 0) await this.client.del(this.epochKey())
   }
 
   reserve (roomId: string, seat: SeatInfo, size: number): Promise<ReserveResult> {
@@ -610,16 +620,17 @@ export class RedisStore implements RoomStore {
     await this.inbox.unlisten(previous)
   }
 
-  // Redis lost its data: the rooms whose every seat is a connection of this process are written
-  // back as Redis last gave them, bound to this instance, and their calls go on (what was queued
-  // in them is lost). A room's other seats would be unknown here, or wrong: a seat away (its
-  // grace period is kept by whoever kept it), reserved for a handshake under way, or whose leave
-  // may not have reached Redis (the other peer of a call would never be told). Those rooms, and
-  // rooms split across instances, are not written back: the resyncs find them gone and end them.
+  // Redis lost its data: the calls whose every seat is a connection of this process are written
+  // back as Redis last gave them, bound to this instance, and go on. What was queued in Redis is
+  // lost, and so is what was on its way through it. Not written back, and ended by the resyncs
+  // that find them gone: rooms split across instances (no instance knows the whole), rooms with a
+  // seat away (its grace period was kept by Redis), reserved for a handshake under way, or whose
+  // leave may not have reached Redis (the other peer would never be told), and a peer alone in its
+  // room (what it sent waits in the queue for the next peer to join, and that is lost).
   private async restore (): Promise<void> {
     const restored = await Promise.all(this.local.coLocated().map(async ([roomId, connections]) => {
       const seats = this.answerable.get(roomId)
-      const whole = seats?.size === connections.length && !this.unrecorded.has(roomId) &&
+      const whole = connections.length > 1 && seats?.size === connections.length && !this.unrecorded.has(roomId) &&
         connections.every(({ peerId, connectionId, seat }) => seats.get(peerId) === connectionId && seat !== undefined)
       if (!whole || connections[0].room === undefined) return 0
       const written = await this.client.rtcNotifyRestore(...this.keys(roomId), JSON.stringify(connections[0].room),
@@ -628,7 +639,7 @@ export class RedisStore implements RoomStore {
       return written
     }))
     this.log.warn({ instance: this.instanceId, rooms: restored.filter(written => written === 1).length },
-      'Redis lost its data: the rooms whose peers are all connected here were written back, the others end')
+      'Redis lost its data: the calls whose peers are all connected here were written back, the others end')
   }
 
   private async resync (connection: LocalConnection): Promise<void> {
@@ -800,7 +811,7 @@ export class RedisStore implements RoomStore {
   private liveKey (id: string): string { return `${this.prefix}instance:${id}` }
   private roomsKey (id: string): string { return `${this.prefix}instance:${id}:rooms` }
   private instancesKey (): string { return `${this.prefix}instances` }
-  private epochKey (): string { return `${this.prefix}epoch` }
+  private epochKey (): string { return `${this.prefix}instances:epoch` }
   private tokenKey (token: string): string { return `${this.prefix}token:${token}` }
 }
 
