@@ -114,3 +114,37 @@ t.test('a co-located call keeps relaying while Redis does not answer; a split on
   t.pass('split: answered failed once Redis is seen not answering')
   redis.resume()
 })
+
+/** Two peers of a new room on `store`, the first of which relayed through Redis before the second came. */
+async function pairSwitchingLater (t: Test, store: RedisStore): Promise<{ r: string, q: RecordingSink }> {
+  const r = freshRoom()
+  const q = new RecordingSink()
+  await store.reserve(r, { peerId: 'p' }, 2)
+  await store.attach(r, 'p', 'cp', new RecordingSink())
+  t.equal(await store.relay(r, 'p', 'for the next peer'), 'queued')
+  await store.reserve(r, { peerId: 'q' }, 2)
+  await store.attach(r, 'q', 'cq', q)
+  t.same(q.frames(), ['for the next peer'])
+  return { r, q }
+}
+
+t.test('a barrier published while the instance\'s subscriber is cut: the frames waiting for it go through Redis', async t => {
+  const store = await started(t)
+  const { r, q } = await pairSwitchingLater(t, store)
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.quit())
+  await admin.client('KILL', 'TYPE', 'pubsub')
+  const outcome = store.relay(r, 'p', 'after the cut')
+  await until(() => q.frames().includes('after the cut'), 10_000)
+  t.match(await outcome, /^(queued|delivered)$/, 'not left waiting for a barrier that nobody heard')
+})
+
+t.test('a co-located sender that must switch while Redis is down is answered at once, each frame', async t => {
+  const own = await RedisServer.start(t)
+  const store = redisStore({ url: own.url })
+  await store.start(testContext())
+  t.teardown(() => store.close())
+  const { r } = await pairSwitchingLater(t, store)
+  await own.stop()
+  for (let i = 0; i < 3; i++) await t.rejects(Promise.resolve(store.relay(r, 'p', `${i}`)), 'refused: Redis is away')
+})
