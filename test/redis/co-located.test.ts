@@ -4,9 +4,9 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { redisStore, type RedisStore } from '../../lib/redis.js'
-import { join, until } from '../helpers/client.js'
+import { until } from '../helpers/client.js'
 import { RecordingSink, testContext } from '../stores/conformance.js'
-import { freshRoom, roomAt, startInstance } from './instances.js'
+import { coLocatedAndSplit, freshRoom, startInstance } from './instances.js'
 import { RedisServer } from './redis-server.js'
 
 const redis = await RedisServer.start(t)
@@ -84,20 +84,7 @@ t.test('a group room goes back through Redis when a peer elsewhere joins, and di
 
 t.test('a co-located call keeps relaying while Redis does not answer; a split one is refused', async t => {
   const [a, b] = await Promise.all([startInstance(t, redis.url), startInstance(t, redis.url)])
-  const together = freshRoom()
-  const p1 = await join(roomAt(a, together))
-  const p2 = await join(roomAt(a, together))
-  const split = freshRoom()
-  const s1 = await join(roomAt(a, split))
-  const s2 = await join(roomAt(b, split))
-  s2.send({ method: 'NOTIFY', data: 'hello' })
-  t.same(await s1.next(), { method: 'NOTIFY', data: 'hello' })
-  // Until the co-located pair relays directly (the first frames may go through Redis).
-  for (let i = 0; ; i++) {
-    p1.send({ method: 'NOTIFY', data: i })
-    t.same(await p2.next(), { method: 'NOTIFY', data: i })
-    if (i >= 5) break
-  }
+  const { p1, p2, s1 } = await coLocatedAndSplit(t, a, b)
   redis.pause()
   t.teardown(() => redis.resume())
   for (let i = 0; i < 5; i++) {

@@ -1,10 +1,22 @@
 // Redis going away and coming back: the instances stay up, refuse joins with 503 while it is
 // unreachable, reconnect by themselves and serve again. A Redis that comes back empty ends the
 // calls split across instances; those whose peers are all on one instance go on (issue 14).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { handshakeStatus, join, until } from '../helpers/client.js'
-import { closedWithin, freshRoom, healthStatus, roomAt, startInstance } from './instances.js'
+import type { RunningCli } from '../helpers/cli.js'
+import { closedWithin, coLocatedAndSplit, freshRoom, healthStatus, roomAt, startInstance } from './instances.js'
 import { RedisServer } from './redis-server.js'
+
+/** A new call across `a` and `b` relays both ways. */
+async function aFreshCallRelays (t: Test, a: RunningCli, b: RunningCli): Promise<void> {
+  const room = freshRoom()
+  const qa = await join(roomAt(a, room))
+  const qb = await join(roomAt(b, room))
+  qa.send({ method: 'NOTIFY', data: 'after' })
+  t.same(await qb.next(), { method: 'NOTIFY', data: 'after' })
+  qb.send({ method: 'NOTIFY', data: 'and back' })
+  t.same(await qa.next(), { method: 'NOTIFY', data: 'and back' })
+}
 
 t.test('Redis restart: 503 while it is down, serving again after, no crash', async t => {
   const redis = await RedisServer.start(t)
@@ -28,13 +40,7 @@ t.test('Redis restart: 503 while it is down, serving again after, no crash', asy
   t.equal((await closedWithin(pa, 5000)).code, 1000)
   t.equal((await closedWithin(pb, 5000)).code, 1000)
 
-  const again = freshRoom()
-  const qa = await join(roomAt(a, again))
-  const qb = await join(roomAt(b, again))
-  qa.send({ method: 'NOTIFY', data: 'after' })
-  t.same(await qb.next(), { method: 'NOTIFY', data: 'after' })
-  qb.send({ method: 'NOTIFY', data: 'and back' })
-  t.same(await qa.next(), { method: 'NOTIFY', data: 'and back' })
+  await aFreshCallRelays(t, a, b)
   t.equal(a.child.exitCode, null, 'instance a never exited')
   t.equal(b.child.exitCode, null, 'instance b never exited')
   t.notMatch(a.stderr() + b.stderr(), /unhandled|uncaught/i)
@@ -43,21 +49,7 @@ t.test('Redis restart: 503 while it is down, serving again after, no crash', asy
 t.test('Redis restarts empty: a co-located call is written back and relays on, a split one ends', async t => {
   const redis = await RedisServer.start(t)
   const [a, b] = await Promise.all([startInstance(t, redis.url), startInstance(t, redis.url)])
-  const together = freshRoom()
-  const p1 = await join(roomAt(a, together))
-  const p2 = await join(roomAt(a, together))
-  const split = freshRoom()
-  const s1 = await join(roomAt(a, split))
-  const s2 = await join(roomAt(b, split))
-  s2.send({ method: 'NOTIFY', data: 'hello' })
-  t.same(await s1.next(), { method: 'NOTIFY', data: 'hello' })
-  // Until the co-located pair relays directly (the first frames may go through Redis).
-  for (let i = 0; i < 6; i++) {
-    p1.send({ method: 'NOTIFY', data: i })
-    t.same(await p2.next(), { method: 'NOTIFY', data: i })
-    p2.send({ method: 'NOTIFY', data: -i })
-    t.same(await p1.next(), { method: 'NOTIFY', data: -i })
-  }
+  const { together, p1, p2, s1, s2 } = await coLocatedAndSplit(t, a, b)
 
   // Frames flow from p1 to p2 all along: while Redis is down, while it comes back, and after.
   const sent: number[] = []
@@ -93,13 +85,7 @@ t.test('Redis restarts empty: a co-located call is written back and relays on, a
   p1.close()
   t.equal((await closedWithin(p2, 5000)).code, 1000, 'one hangs up: the other is closed, as in any call')
 
-  const fresh = freshRoom()
-  const qa = await join(roomAt(a, fresh))
-  const qb = await join(roomAt(b, fresh))
-  qa.send({ method: 'NOTIFY', data: 'after' })
-  t.same(await qb.next(), { method: 'NOTIFY', data: 'after' })
-  qb.send({ method: 'NOTIFY', data: 'and back' })
-  t.same(await qa.next(), { method: 'NOTIFY', data: 'and back' })
+  await aFreshCallRelays(t, a, b)
   const again = await join(roomAt(b, together))
   const partner = await join(roomAt(a, together))
   again.send({ method: 'NOTIFY', data: 'a new call in the same room' })

@@ -195,9 +195,7 @@ t.test('frames published while an instance\'s subscriber is cut are queued and d
 
 t.test('Redis restarting: unavailable, failing fast, then back; a peer waiting alone there is ended', async t => {
   const own = await RedisServer.start(t)
-  const store = redisStore({ url: own.url })
-  await store.start(testContext())
-  t.teardown(() => store.close())
+  const store = await started(t, { url: own.url })
   const r = room()
   const sink = new RecordingSink()
   await store.reserve(r, { peerId: 'p1' }, 2)
@@ -214,9 +212,7 @@ t.test('Redis restarting: unavailable, failing fast, then back; a peer waiting a
 
 t.test('Redis restarting empty: a call whose peers are all connected here is written back as it was', async t => {
   const own = await RedisServer.start(t)
-  const store = redisStore({ url: own.url })
-  await store.start(testContext())
-  t.teardown(() => store.close())
+  const store = await started(t, { url: own.url })
   const r = room()
   const [p1, p2] = [new RecordingSink(), new RecordingSink()]
   await store.reserve(r, { peerId: 'p1', identity: '"alice"' }, 3)
