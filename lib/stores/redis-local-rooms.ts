@@ -1,3 +1,4 @@
+import type { RoomMeta, StoredSeat } from './redis-scripts.js'
 import type { PeerSink, PresenceState } from './store.js'
 
 /** A connection of this process, as the Redis store knows it. */
@@ -16,8 +17,13 @@ export interface LocalConnection {
    * for a barrier sent through Redis behind its last frame, so that no direct frame overtakes it.
    */
   mode: 'redis' | 'switching' | 'direct'
-  /** Frames relayed while switching, relayed again once the barrier is back. */
+  /** Barriers sent: only the last one ends a switch (an earlier one given up for lost may still come). */
+  barriers: number
+  /** Frames relayed while switching, relayed once the barrier is back (or given up). */
   waiting: Array<() => void>
+  /** The room and the seat as Redis last gave them: what is written back should Redis lose them. */
+  room?: RoomMeta
+  seat?: StoredSeat
 }
 
 /** Where another seat of a room is, as this process last heard. */
@@ -73,6 +79,20 @@ export class LocalRooms {
     else seats.set(connection.peerId, { where: now })
     for (const seat of seats.values()) if (seat.where === 'here') return
     this.rooms.delete(connection.roomId)
+  }
+
+  /**
+   * The rooms every seat of which this process knows of is connected here, with those
+   * connections. (A peer still joining elsewhere is not known.)
+   */
+  coLocated (): Array<[roomId: string, connections: LocalConnection[]]> {
+    const rooms: Array<[string, LocalConnection[]]> = []
+    for (const [roomId, seats] of this.rooms) {
+      const connections = []
+      for (const seat of seats.values()) if (seat.where === 'here') connections.push(seat.connection!)
+      if (connections.length === seats.size) rooms.push([roomId, connections])
+    }
+    return rooms
   }
 
   /** The room ended. */

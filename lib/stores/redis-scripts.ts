@@ -40,7 +40,7 @@ export const MessageKind = {
   Replace: 'r',
   /** The app dismissed the peer; the payload is `<kicked|room-closed>|<reason>`. */
   Dismiss: 'x',
-  /** Nothing to do: marks a point in the channel (the in-process relay's switch-over). */
+  /** Nothing to do: marks a point in the channel (the in-process relay's switch-over); the payload is its number. */
   Barrier: 'b'
 } as const
 export type MessageKind = typeof MessageKind[keyof typeof MessageKind]
@@ -76,8 +76,11 @@ local function find (seats, peer)
   return nil
 end
 
+-- Returns the seat as saved (JSON).
 local function save (seat)
-  redis.call('HSET', room, 'seat:' .. seat.peer, cjson.encode(seat))
+  local saved = cjson.encode(seat)
+  redis.call('HSET', room, 'seat:' .. seat.peer, saved)
+  return saved
 end
 
 -- Returns how many subscribers received it: 0 when the seat's instance is not listening.
@@ -175,6 +178,15 @@ local function filter (queued, keep)
   return removed
 end
 
+-- What a seat just bound to a connection is given: {status, the room's meta (JSON), the seat as
+-- saved (JSON), the others (JSON), then the frames queued for it, taken from the queue}.
+local function welcome (status, meta, saved, seats, queued, mine)
+  local reply = {status, cjson.encode(meta), saved, others(seats, mine.peer)}
+  local frames = filter(queued, function (from, to) return to ~= mine.peer and (to ~= '' or from == mine.peer) end)
+  for _, frame in ipairs(frames) do reply[#reply + 1] = frame end
+  return reply
+end
+
 -- Deletes the room. Returns {'ended', createdAt, the seats that had no connection (JSON), tokens...}:
 -- the caller reports those seats' leave and drops the tokens' index entries.
 local function remove (seats, meta, except)
@@ -246,7 +258,8 @@ return {'kept'}
 
 /**
  * ARGV: channels, peer, instance, connection, now.
- * Returns {'gone'} (no seat) or {'attached', size, the others (JSON), frames queued for the peer...}.
+ * Returns {'gone'} (no seat) or {'attached', meta, seat, the others, frames queued for the peer...}
+ * (see `welcome`).
  */
 const attach = `
 local seats, queued, _, meta = load()
@@ -257,15 +270,11 @@ if previous then send(mine, REPLACE) end
 local comeback = mine.everBound
 mine.state, mine.instance, mine.connection, mine.everBound, mine.graceUntil = 'bound', ARGV[3], ARGV[4], true, nil
 if not previous then mine.since = tonumber(ARGV[5]) end
-save(mine)
+local saved = save(mine)
 redis.call('PERSIST', room)
 redis.call('PERSIST', queue)
-local reply = filter(queued, function (from, to) return to ~= mine.peer and (to ~= '' or from == mine.peer) end)
-table.insert(reply, 1, others(seats, mine.peer))
-table.insert(reply, 1, meta.size)
-table.insert(reply, 1, 'attached')
 if not previous then tell(seats, mine, comeback and 'back' or 'joined') end
-return reply
+return welcome('attached', meta, saved, seats, queued, mine)
 `
 
 /**
@@ -395,7 +404,7 @@ return {'ok', peer, seat.identity or ''}
  * After this instance lost Redis for a while: rebinds a local connection's seat to the instance
  * and hands it what was queued meanwhile. ARGV: channels, peer, connection, instance.
  * Returns {'gone'} (the call is over), {'replaced'} (another connection holds the seat) or
- * {'resynced', size, the others (JSON), frames...}.
+ * {'resynced', meta, seat, the others, frames...} (see `welcome`).
  */
 const resync = `
 local seats, queued, _, meta = load()
@@ -404,15 +413,29 @@ if mine == nil then return {'gone'} end
 if mine.connection ~= ARGV[3] then return {'replaced'} end
 local back = mine.state == 'suspended'
 mine.state, mine.instance, mine.graceUntil = 'bound', ARGV[4], nil
-save(mine)
+local saved = save(mine)
 redis.call('PERSIST', room)
 redis.call('PERSIST', queue)
 if back then tell(seats, mine, 'back') end
-local reply = filter(queued, function (from, to) return to ~= mine.peer and (to ~= '' or from == mine.peer) end)
-table.insert(reply, 1, others(seats, mine.peer))
-table.insert(reply, 1, meta.size)
-table.insert(reply, 1, 'resynced')
-return reply
+return welcome('resynced', meta, saved, seats, queued, mine)
+`
+
+/**
+ * After Redis lost its data (it restarted empty): writes back a room whose every seat is bound
+ * to a connection of this instance, as `welcome` last gave them, unless the room exists (a peer
+ * created it anew meanwhile: the room is theirs). The queue is not restored.
+ * ARGV: channels, meta (JSON), instance, the seats (JSON each). Returns 1 when written back.
+ */
+const restore = `
+if redis.call('EXISTS', room) == 1 then return 0 end
+redis.call('HSET', room, 'meta', ARGV[2])
+for i = 4, #ARGV do
+  local seat = cjson.decode(ARGV[i])
+  seat.state, seat.instance, seat.graceUntil = 'bound', ARGV[3], nil
+  save(seat)
+  if seat.token ~= nil then redis.call('HSET', room, 'token:' .. seat.token, seat.peer) end
+end
+return 1
 `
 
 /**
@@ -517,11 +540,12 @@ return found and 1 or 0
 `
 
 /**
- * ARGV: channels, instance, connection. Sends the instance a Barrier for the connection from the
- * room's node, behind the room's frames. Returns how many subscribers received it.
+ * ARGV: channels, instance, connection, the barrier's number. Sends the instance a Barrier for
+ * the connection from the room's node, behind the room's frames. Returns how many subscribers
+ * received it.
  */
 const barrier = `
-return send({ instance = ARGV[2], connection = ARGV[3] }, BARRIER)
+return send({ instance = ARGV[2], connection = ARGV[3] }, BARRIER, ARGV[4])
 `
 
 /**
@@ -554,6 +578,7 @@ export function storeScripts (onCluster: boolean): Record<string, { numberOfKeys
     rtcNotifyOpenSession: room(openSession),
     rtcNotifyClaim: room(claim),
     rtcNotifyResync: room(resync),
+    rtcNotifyRestore: room(restore),
     rtcNotifyReap: room(reap),
     rtcNotifyKick: room(kick),
     rtcNotifyCloseRoom: room(closeRoom),
@@ -561,6 +586,26 @@ export function storeScripts (onCluster: boolean): Record<string, { numberOfKeys
     rtcNotifyBarrier: room(barrier),
     rtcNotifyCondemn: { numberOfKeys: 1, lua: condemn }
   }
+}
+
+/** A room's `meta` field. */
+export interface RoomMeta {
+  size: number
+  /** Ms since epoch. */
+  createdAt: number
+}
+
+/** A seat as stored (see the top of this file). */
+export interface StoredSeat {
+  peer: string
+  state: 'reserved' | 'bound' | 'suspended'
+  instance: string
+  connection?: string
+  everBound: boolean
+  token?: string
+  graceUntil?: number
+  identity?: string
+  since?: number
 }
 
 /** What a script returns in Buffer mode: the frames as they were queued. */
@@ -587,7 +632,8 @@ declare module 'ioredis' {
     rtcNotifyKick (...args: [...R, peer: string, reason: string]): Result<Reply, Context>
     rtcNotifyCloseRoom (...args: [...R, reason: string]): Result<Reply | null, Context>
     rtcNotifySend (...args: [...R, frame: string, to: string]): Result<number, Context>
-    rtcNotifyBarrier (...args: [...R, instance: string, connection: string]): Result<number, Context>
+    rtcNotifyRestore (...args: [...R, meta: string, instance: string, ...seats: string[]]): Result<number, Context>
+    rtcNotifyBarrier (...args: [...R, instance: string, connection: string, barrier: number]): Result<number, Context>
     rtcNotifyCondemn (marker: string, judgedBy: string): Result<number, Context>
   }
 }

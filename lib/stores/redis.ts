@@ -8,7 +8,7 @@ import { RedisHealth } from './redis-health.js'
 import { RedisInbox } from './redis-inbox.js'
 import { goneMarker, LivenessJudge } from './redis-liveness.js'
 import { LocalRooms, type LocalConnection } from './redis-local-rooms.js'
-import { MessageKind, parseInstanceMessage, type BufferReply, type Reply } from './redis-scripts.js'
+import { MessageKind, parseInstanceMessage, type BufferReply, type Reply, type RoomMeta, type StoredSeat } from './redis-scripts.js'
 import type {
   ClaimResult, Dismissal, ExpiryResult, Frame, KickResult, PeerSink, PresenceState, QueueLimits, RelayOutcome,
   LeaveResult, ReserveResult, RoomEnd, RoomListing, RoomStore, SeatInfo, SessionGrant, StoreContext, StoreLog
@@ -61,6 +61,10 @@ const silentLog: StoreLog = { info: noop, warn: noop, error: noop }
  * peer connected to another instance goes through that instance's pub/sub channel. Each instance
  * bumps a marker; the others reclaim the seats of one whose marker stood still
  * (see redis-liveness.ts).
+ *
+ * Should Redis lose its data (a restart without persistence, a flush), each instance writes back
+ * the calls whose every seat is one of its own connections, and they go on (their frames never
+ * needed Redis). Calls split across instances end, as do a few others (see `restore`).
  */
 export class RedisStore implements RoomStore {
   private readonly client: Redis | Cluster
@@ -79,6 +83,8 @@ export class RedisStore implements RoomStore {
   private log: StoreLog = silentLog
   private roomEnded: StoreContext['roomEnded']
   private instanceId = ''
+  /** The Redis data set's epoch as last seen: another one means Redis lost its data. */
+  private epoch = ''
   private beats = 0
   /** Registered under `instanceId` on the current connections. */
   private registered = false
@@ -88,6 +94,8 @@ export class RedisStore implements RoomStore {
   private recoverAgain = false
   private readonly connections = new Map<string, LocalConnection>()
   private readonly local = new LocalRooms()
+  /** Rooms where a seat's leave may not have reached Redis: not written back should it lose them. */
+  private readonly unrecorded = new Set<string>()
   private readonly relayCounts = { throughRedis: 0, direct: 0 }
   /** Seats this instance answers for: room id → peer id → connection id ('' while reserved). */
   private readonly answerable = new Map<string, Map<string, string>>()
@@ -169,14 +177,25 @@ export class RedisStore implements RoomStore {
       // one gone, at once; with none, the instance's records go now.
       const id = this.instanceId
       const goodbye = this.answerable.size === 0
-        ? [this.client.del(this.liveKey(id)), this.client.del(this.roomsKey(id)), this.client.srem(this.instancesKey(), id)]
+        ? [this.client.del(this.liveKey(id)), this.client.del(this.roomsKey(id)), this.unregister(id)]
         : [this.client.set(this.liveKey(id), goneMarker)]
-      await Promise.allSettled([...goodbye, this.client.quit()])
+      const said = await Promise.allSettled(goodbye)
+      // A Redis that did not answer is not waited for twice.
+      if (said.every(({ status }) => status === 'fulfilled')) await this.client.quit().catch(noop)
     }
     this.inbox.disconnect()
     this.client.disconnect()
     this.connections.clear()
     this.answerable.clear()
+  }
+
+  // Leaves the instances' set; the last instance to leave takes the epoch with it, and nothing of
+  // the store is left in Redis. (An instance starting meanwhile may lose the epoch it just read:
+  // at its next recovery it takes Redis for having lost its data, and writes back only rooms
+  // that do not exist.)
+  private async unregister (id: string): Promise<void> {
+    const [, left] = await Promise.all([this.client.srem(this.instancesKey(), id), this.client.scard(this.instancesKey())])
+    if (left === 0) await this.client.del(this.epochKey())
   }
 
   reserve (roomId: string, seat: SeatInfo, size: number): Promise<ReserveResult> {
@@ -211,7 +230,7 @@ export class RedisStore implements RoomStore {
 
   async attach (roomId: string, peerId: string, connectionId: string, sink: PeerSink): Promise<void> {
     // Nothing of a new connection's is on its way through Redis: it may relay directly at once.
-    const connection: LocalConnection = { roomId, peerId, connectionId, sink, fetching: 0, held: [], mode: 'direct', waiting: [] }
+    const connection: LocalConnection = { roomId, peerId, connectionId, sink, fetching: 0, held: [], mode: 'direct', barriers: 0, waiting: [] }
     this.connections.set(connectionId, connection)
     const listed = this.answer(roomId, peerId, connectionId)
     let reply
@@ -241,11 +260,19 @@ export class RedisStore implements RoomStore {
         return 'delivered'
       }
       if (recipients !== undefined && sender.mode === 'redis') this.sendBarrier(sender)
-      // Relayed again once the barrier is back, in order.
-      if (sender.mode === 'switching') return new Promise(resolve => sender.waiting.push(() => resolve(this.relay(roomId, fromPeerId, frame, to))))
+      // Relayed again once the barrier is back, in order; through Redis if it is not coming.
+      if (sender.mode === 'switching') {
+        return new Promise(resolve => sender.waiting.push(() => resolve(sender.mode === 'direct'
+          ? this.relay(roomId, fromPeerId, frame, to)
+          : this.throughRedis(roomId, fromPeerId, frame, to))))
+      }
       // Through Redis from here: going direct again takes another barrier.
       sender.mode = 'redis'
     }
+    return this.throughRedis(roomId, fromPeerId, frame, to)
+  }
+
+  private throughRedis (roomId: string, fromPeerId: string, frame: Frame, to: string | undefined): Promise<RelayOutcome> {
     const { maxMessages, maxBytes } = this.limits
     this.relayCounts.throughRedis++
     return this.admit(frame.length, () => this.client.rtcNotifyRelay(...this.keys(roomId), fromPeerId, frame, Date.now(),
@@ -271,6 +298,8 @@ export class RedisStore implements RoomStore {
     const [granted, others, fresh] = await this.admit(0, () => this.client.rtcNotifyOpenSession(...this.keys(roomId), peerId, token))
     // Best effort: without it, a token tried in another room is called unknown rather than wrong.
     if (fresh === 1) this.indexToken(granted, roomId)
+    const own = this.localConnection(roomId, peerId)
+    if (own?.seat !== undefined) own.seat.token = granted
     return { token: granted, others: parseOthers(others).map(({ instance: _, ...other }) => other) }
   }
 
@@ -373,12 +402,14 @@ export class RedisStore implements RoomStore {
       const reply = await this.health.watch(script())
       const status = String(reply[0])
       if (status === 'attached' || status === 'resynced') {
-        const others = parseOthers(String(reply[2]))
+        connection.room = JSON.parse(String(reply[1])) as RoomMeta
+        connection.seat = JSON.parse(String(reply[2])) as StoredSeat
+        const others = parseOthers(String(reply[3]))
         // Frames of this process's other connections in the room may go straight to this one
         // from now on, and its own to them.
         this.local.bound(connection, others, peerId => this.localConnection(connection.roomId, peerId))
-        if (status === 'attached') connection.sink.welcome(Number(reply[1]), others.map(({ peerId, identity }) => seatInfo(peerId, identity)))
-        for (let i = 3; i < reply.length; i++) connection.sink.deliver(reply[i] as Buffer)
+        if (status === 'attached') connection.sink.welcome(connection.room.size, others.map(({ peerId, identity }) => seatInfo(peerId, identity)))
+        for (let i = 4; i < reply.length; i++) connection.sink.deliver(reply[i] as Buffer)
       }
       return reply
     } finally {
@@ -395,6 +426,9 @@ export class RedisStore implements RoomStore {
     let reply: Reply
     try {
       reply = await this.health.watch(this.client.rtcNotifyLeave(...this.keys(roomId), peerId, connectionId, onlyIfSuspended ? '1' : '0'))
+    } catch (err) {
+      this.unrecorded.add(roomId)
+      throw err
     } finally {
       this.unanswer(roomId, peerId, connectionId)
     }
@@ -423,10 +457,14 @@ export class RedisStore implements RoomStore {
   // script on the room's node: on a cluster, where the room's frames are published.)
   private sendBarrier (sender: LocalConnection): void {
     sender.mode = 'switching'
-    this.health.watch(this.client.rtcNotifyBarrier(...this.keys(sender.roomId), this.instanceId, sender.connectionId))
-      .catch((err: unknown) => {
-        this.log.warn({ err }, 'redis store: could not switch a co-located room to direct relay')
-        this.switched(sender, 'redis')
+    const barrier = ++sender.barriers
+    this.health.watch(this.client.rtcNotifyBarrier(...this.keys(sender.roomId), this.instanceId, sender.connectionId, barrier))
+      .then(heard => {
+        // Nobody listened on this instance's channel (its subscriber is reconnecting): it is not coming.
+        if (heard === 0 && sender.barriers === barrier) this.switched(sender, 'redis')
+      }, (err: unknown) => {
+        if (this.available) this.log.warn({ err }, 'redis store: could not switch a co-located room to direct relay')
+        if (sender.barriers === barrier) this.switched(sender, 'redis')
       })
   }
 
@@ -488,7 +526,7 @@ export class RedisStore implements RoomStore {
         connection.sink.replace()
         break
       case MessageKind.Barrier:
-        this.switched(connection, 'direct')
+        if (Number(message.toString('latin1', payload)) === connection.barriers) this.switched(connection, 'direct')
         break
       case MessageKind.Dismiss: {
         const text = message.toString('utf8', payload)
@@ -550,7 +588,7 @@ export class RedisStore implements RoomStore {
    * Takes a fresh instance id: its channel, marker and room set. After Redis was lost (or this
    * instance was presumed dead), the local connections' seats are moved to the new id and given
    * what was queued meanwhile, and the seats left under the old id are reaped like those of any
-   * dead instance.
+   * dead instance. Should Redis have lost its data, the co-located rooms are written back first.
    */
   private async register (deadline = performance.now() + this.connectTimeoutMs): Promise<void> {
     const previous = this.instanceId
@@ -561,17 +599,47 @@ export class RedisStore implements RoomStore {
     await whenReady(this.inbox, remaining())
     await this.inbox.listen(id)
     this.instanceId = id
-    // Separate commands: on a cluster, these keys are in different slots.
-    await Promise.all([
+    // Separate commands: on a cluster, these keys are in different slots. The epoch is set once,
+    // by the first instance to find none.
+    const [epoch] = await Promise.all([
+      this.client.set(this.epochKey(), randomId(12), 'NX').then(async () => await this.client.get(this.epochKey())),
       this.client.set(this.liveKey(id), ++this.beats),
       this.client.sadd(this.instancesKey(), id),
       ...(this.answerable.size > 0 ? [this.client.sadd(this.roomsKey(id), ...this.answerable.keys())] : [])
     ])
+    // Everything sent on this connection before has been answered: frames are taken again before
+    // the resyncs below tell the other peers that this instance's are back.
+    this.health.answered()
+    if (previous !== '' && epoch !== this.epoch) await this.restore()
+    this.epoch = epoch ?? ''
+    this.unrecorded.clear()
     if (previous === '') return
     const connections = [...this.connections.values()]
     await Promise.all(connections.map(connection => this.resync(connection)))
     await this.reapInstance(previous)
     await this.inbox.unlisten(previous)
+  }
+
+  // Redis lost its data: the calls whose every seat is a connection of this process are written
+  // back as Redis last gave them, bound to this instance, and go on. What was queued in Redis is
+  // lost, and so is what was on its way through it. Not written back, and ended by the resyncs
+  // that find them gone: rooms split across instances (no instance knows the whole), rooms with a
+  // seat away (its grace period was kept by Redis), reserved for a handshake under way, or whose
+  // leave may not have reached Redis (the other peer would never be told), and a peer alone in its
+  // room (what it sent waits in the queue for the next peer to join, and that is lost).
+  private async restore (): Promise<void> {
+    const restored = await Promise.all(this.local.coLocated().map(async ([roomId, connections]) => {
+      const seats = this.answerable.get(roomId)
+      const whole = connections.length > 1 && seats?.size === connections.length && !this.unrecorded.has(roomId) &&
+        connections.every(({ peerId, connectionId, seat }) => seats.get(peerId) === connectionId && seat !== undefined)
+      if (!whole || connections[0].room === undefined) return 0
+      const written = await this.client.rtcNotifyRestore(...this.keys(roomId), JSON.stringify(connections[0].room),
+        this.instanceId, ...connections.map(({ seat }) => JSON.stringify(seat)))
+      if (written === 1) for (const { seat } of connections) if (seat?.token !== undefined) this.indexToken(seat.token, roomId)
+      return written
+    }))
+    this.log.warn({ instance: this.instanceId, rooms: restored.filter(written => written === 1).length },
+      'Redis lost its data: the calls whose peers are all connected here were written back, the others end')
   }
 
   private async resync (connection: LocalConnection): Promise<void> {
@@ -592,6 +660,8 @@ export class RedisStore implements RoomStore {
     if (!this.started || this.closed) return
     if (this.available) this.log.warn({}, 'lost Redis: refusing joins until it is back')
     this.registered = false
+    // A barrier may have been lost with the connection: frames waiting for one go through Redis.
+    for (const connection of this.connections.values()) this.switched(connection, 'redis')
   }
 
   private answeringChanged (answering: boolean): void {
@@ -620,8 +690,6 @@ export class RedisStore implements RoomStore {
         } while (this.recoverAgain)
         if (this.closed) return
         this.registered = true
-        // Everything sent on this connection before the registration has been answered.
-        this.health.answered()
         this.judge.distrust(performance.now())
         this.log.info({ instance: this.instanceId }, 'Redis is back: serving again')
       } catch (err) {
@@ -743,6 +811,7 @@ export class RedisStore implements RoomStore {
   private liveKey (id: string): string { return `${this.prefix}instance:${id}` }
   private roomsKey (id: string): string { return `${this.prefix}instance:${id}:rooms` }
   private instancesKey (): string { return `${this.prefix}instances` }
+  private epochKey (): string { return `${this.prefix}instances:epoch` }
   private tokenKey (token: string): string { return `${this.prefix}token:${token}` }
 }
 
@@ -776,11 +845,11 @@ function parseOthers (json: string): OtherSeat[] {
 /** A room's hash as a listing, or undefined when the room is gone. */
 function roomListing (roomId: string, fields: Record<string, string>): RoomListing | undefined {
   if (fields.meta === undefined) return undefined
-  const meta = JSON.parse(fields.meta) as { size: number, createdAt: number }
+  const meta = JSON.parse(fields.meta) as RoomMeta
   const seats = []
   for (const [name, value] of Object.entries(fields)) {
     if (!name.startsWith('seat:')) continue
-    const seat = JSON.parse(value) as { peer: string, identity?: string, state: string, everBound: boolean, since?: number }
+    const seat = JSON.parse(value) as StoredSeat
     const state = seat.state === 'bound' ? 'connected' : seat.everBound ? 'away' : 'joining'
     seats.push({ ...seatInfo(seat.peer, seat.identity), state, since: seat.since ?? meta.createdAt } as const)
   }

@@ -4,9 +4,9 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { redisStore, type RedisStore } from '../../lib/redis.js'
-import { join, until } from '../helpers/client.js'
+import { until } from '../helpers/client.js'
 import { RecordingSink, testContext } from '../stores/conformance.js'
-import { freshRoom, roomAt, startInstance } from './instances.js'
+import { coLocatedAndSplit, freshRoom, startInstance } from './instances.js'
 import { RedisServer } from './redis-server.js'
 
 const redis = await RedisServer.start(t)
@@ -84,20 +84,7 @@ t.test('a group room goes back through Redis when a peer elsewhere joins, and di
 
 t.test('a co-located call keeps relaying while Redis does not answer; a split one is refused', async t => {
   const [a, b] = await Promise.all([startInstance(t, redis.url), startInstance(t, redis.url)])
-  const together = freshRoom()
-  const p1 = await join(roomAt(a, together))
-  const p2 = await join(roomAt(a, together))
-  const split = freshRoom()
-  const s1 = await join(roomAt(a, split))
-  const s2 = await join(roomAt(b, split))
-  s2.send({ method: 'NOTIFY', data: 'hello' })
-  t.same(await s1.next(), { method: 'NOTIFY', data: 'hello' })
-  // Until the co-located pair relays directly (the first frames may go through Redis).
-  for (let i = 0; ; i++) {
-    p1.send({ method: 'NOTIFY', data: i })
-    t.same(await p2.next(), { method: 'NOTIFY', data: i })
-    if (i >= 5) break
-  }
+  const { p1, p2, s1 } = await coLocatedAndSplit(t, a, b)
   redis.pause()
   t.teardown(() => redis.resume())
   for (let i = 0; i < 5; i++) {
@@ -113,4 +100,38 @@ t.test('a co-located call keeps relaying while Redis does not answer; a split on
   }, 20_000)
   t.pass('split: answered failed once Redis is seen not answering')
   redis.resume()
+})
+
+/** Two peers of a new room on `store`, the first of which relayed through Redis before the second came. */
+async function pairSwitchingLater (t: Test, store: RedisStore): Promise<{ r: string, q: RecordingSink }> {
+  const r = freshRoom()
+  const q = new RecordingSink()
+  await store.reserve(r, { peerId: 'p' }, 2)
+  await store.attach(r, 'p', 'cp', new RecordingSink())
+  t.equal(await store.relay(r, 'p', 'for the next peer'), 'queued')
+  await store.reserve(r, { peerId: 'q' }, 2)
+  await store.attach(r, 'q', 'cq', q)
+  t.same(q.frames(), ['for the next peer'])
+  return { r, q }
+}
+
+t.test('a barrier published while the instance\'s subscriber is cut: the frames waiting for it go through Redis', async t => {
+  const store = await started(t)
+  const { r, q } = await pairSwitchingLater(t, store)
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.quit())
+  await admin.client('KILL', 'TYPE', 'pubsub')
+  const outcome = store.relay(r, 'p', 'after the cut')
+  await until(() => q.frames().includes('after the cut'), 10_000)
+  t.match(await outcome, /^(queued|delivered)$/, 'not left waiting for a barrier that nobody heard')
+})
+
+t.test('a co-located sender that must switch while Redis is down is answered at once, each frame', async t => {
+  const own = await RedisServer.start(t)
+  const store = redisStore({ url: own.url })
+  await store.start(testContext())
+  t.teardown(() => store.close())
+  const { r } = await pairSwitchingLater(t, store)
+  await own.stop()
+  for (let i = 0; i < 3; i++) await t.rejects(Promise.resolve(store.relay(r, 'p', `${i}`)), 'refused: Redis is away')
 })

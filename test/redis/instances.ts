@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import { startCli, type RunningCli } from '../helpers/cli.js'
-import type { TestPeer } from '../helpers/client.js'
+import { join, type TestPeer } from '../helpers/client.js'
 
 /** Starts `rtc-notify --redis URL` as a process of its own; killed when the test ends. */
 export async function startInstance (t: Test, redisUrl: string, flags: string[] = []): Promise<RunningCli> {
@@ -48,4 +48,29 @@ let rooms = 0
 /** A room id no other test uses. */
 export function freshRoom (): string {
   return `scale-${process.pid}-${++rooms}`
+}
+
+/** Two calls: `together` with both peers at `a`, `split` with one at `a` and one at `b`. */
+export interface CoLocatedAndSplit { together: string, p1: TestPeer, p2: TestPeer, split: string, s1: TestPeer, s2: TestPeer }
+
+/**
+ * Starts a call with both peers at `a`, relaying in process once a few frames went both ways
+ * (the first ones may go through Redis), and a call split across `a` and `b`, relaying.
+ */
+export async function coLocatedAndSplit (t: Test, a: RunningCli, b: RunningCli): Promise<CoLocatedAndSplit> {
+  const together = freshRoom()
+  const p1 = await join(roomAt(a, together))
+  const p2 = await join(roomAt(a, together))
+  const split = freshRoom()
+  const s1 = await join(roomAt(a, split))
+  const s2 = await join(roomAt(b, split))
+  s2.send({ method: 'NOTIFY', data: 'hello' })
+  t.same(await s1.next(), { method: 'NOTIFY', data: 'hello' })
+  for (let i = 0; i < 6; i++) {
+    p1.send({ method: 'NOTIFY', data: i })
+    t.same(await p2.next(), { method: 'NOTIFY', data: i })
+    p2.send({ method: 'NOTIFY', data: -i })
+    t.same(await p1.next(), { method: 'NOTIFY', data: -i })
+  }
+  return { together, p1, p2, split, s1, s2 }
 }

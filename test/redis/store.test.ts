@@ -193,11 +193,9 @@ t.test('frames published while an instance\'s subscriber is cut are queued and d
   await until(() => pa.frames().length === 21)
 })
 
-t.test('Redis restarting: unavailable, failing fast, then back; calls that lived there end', async t => {
+t.test('Redis restarting: unavailable, failing fast, then back; a peer waiting alone there is ended', async t => {
   const own = await RedisServer.start(t)
-  const store = redisStore({ url: own.url })
-  await store.start(testContext())
-  t.teardown(() => store.close())
+  const store = await started(t, { url: own.url })
   const r = room()
   const sink = new RecordingSink()
   await store.reserve(r, { peerId: 'p1' }, 2)
@@ -210,4 +208,53 @@ t.test('Redis restarting: unavailable, failing fast, then back; calls that lived
   await until(() => store.available, 10_000)
   await until(() => sink.events.includes('end'))
   t.equal(await store.reserve(r, { peerId: 'p2' }, 2), 'created', 'serving again')
+})
+
+t.test('Redis restarting empty: a call whose peers are all connected here is written back as it was', async t => {
+  const own = await RedisServer.start(t)
+  const store = await started(t, { url: own.url })
+  const r = room()
+  const [p1, p2] = [new RecordingSink(), new RecordingSink()]
+  await store.reserve(r, { peerId: 'p1', identity: '"alice"' }, 3)
+  await store.attach(r, 'p1', 'c1', p1)
+  await store.reserve(r, { peerId: 'p2' }, 3)
+  await store.attach(r, 'p2', 'c2', p2)
+  await store.openSession(r, 'p1', 'token-1')
+  await until(() => store.relay(r, 'p2', 'direct?') === 'delivered')
+  // Seats in no particular order (a hash's).
+  const listing = async (): Promise<unknown> => {
+    const found = await store.room(r)
+    return { ...found, seats: found?.seats.sort((x, y) => x.peerId.localeCompare(y.peerId)) }
+  }
+  const before = await listing()
+  await own.restart()
+  await until(() => store.available, 10_000)
+  t.same(await listing(), before, 'the same room: size, creation time, seats, identities, since when')
+  t.equal(store.relay(r, 'p1', 'relayed on'), 'delivered')
+  t.equal(p2.frames().at(-1), 'relayed on')
+  t.same(await store.claim(r, 'token-1', 'token-2', '"alice"'), { ok: true, seat: { peerId: 'p1', identity: '"alice"' } }, 'the session too')
+  const p3 = new RecordingSink()
+  t.equal(await store.reserve(r, { peerId: 'p3' }, 3), 'joined')
+  await store.attach(r, 'p3', 'c3', p3)
+  t.same(p3.welcomes.map(({ size, others }) => ({ size, others: others.sort((x, y) => x.peerId.localeCompare(y.peerId)) })),
+    [{ size: 3, others: [{ peerId: 'p1', identity: '"alice"' }, { peerId: 'p2' }] }])
+  await until(() => p1.events.includes('presence joined') && p2.events.includes('presence joined'))
+  t.same(await store.leave(r, 'p2', 'c2'), { left: true, ended: undefined })
+  await until(() => p1.events.includes('presence left') && p3.events.includes('presence left'))
+  t.notOk(p1.events.includes('end') || p2.events.includes('end') || p3.events.includes('end'), 'nobody was ended')
+})
+
+t.test('a call closed while its instance could not hear it is not written back when that instance is back', async t => {
+  const [a, b] = [await started(t), await started(t)]
+  const r = room()
+  const [p1, p2] = [new RecordingSink(), new RecordingSink()]
+  await a.reserve(r, { peerId: 'p1' }, 2)
+  await a.attach(r, 'p1', 'c1', p1)
+  await a.reserve(r, { peerId: 'p2' }, 2)
+  await a.attach(r, 'p2', 'c2', p2)
+  // Cut from Redis but for its command connection: the dismissal is lost on its way.
+  await admin.client('KILL', 'TYPE', 'pubsub')
+  t.ok(await b.closeRoom(r, 'over'), 'closed from the other instance')
+  await until(() => p1.events.includes('end') && p2.events.includes('end'), 10_000)
+  t.equal(await b.room(r), undefined, 'and not written back')
 })
