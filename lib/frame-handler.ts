@@ -85,9 +85,10 @@ export class FrameHandler {
     if (this.logFrames) o.log.debug({ room: peer.roomId, kind: inbound.kind, bytes: data.length }, 'frame')
     if (inbound.kind === 'get') return o.answer(peer, inbound)
     // In a group room a NOTIFY says who sent it, and may name whom it is for.
-    const to = peer.inGroup ? recipientOf(inbound.frame) : undefined
+    const group = peer.inGroup
+    const to = group ? recipientOf(inbound.frame) : undefined
     if (typeof to === 'object') return this.reject(peer, to, inbound)
-    const frame = relayedFrame(data, inbound, peer.inGroup ? peer.peerId : undefined)
+    const frame = relayedFrame(data, inbound, group ? peer.peerId : undefined)
     if (typeof frame === 'string' || Buffer.isBuffer(frame)) o.relay(peer, frame, to, data.length, inbound)
     else this.reject(peer, frame, inbound)
   }

@@ -24,9 +24,7 @@ export class TokenBucket {
    * @returns whether they were taken
    */
   take (now: number, cost = 1): boolean {
-    const tokens = this.tokens + (now - this.refilledAt) * this.rate / 1000
-    this.tokens = tokens < this.burst ? tokens : this.burst
-    this.refilledAt = now
+    this.refill(now)
     if (this.tokens < cost) return false
     this.tokens -= cost
     return true
@@ -37,8 +35,15 @@ export class TokenBucket {
    * @param now the current time in milliseconds
    */
   msUntil (now: number, cost = 1): number {
-    const tokens = Math.min(this.burst, this.tokens + (now - this.refilledAt) * this.rate / 1000)
-    return tokens >= cost ? 0 : (cost - tokens) * 1000 / this.rate
+    this.refill(now)
+    return this.tokens >= cost ? 0 : (cost - this.tokens) * 1000 / this.rate
+  }
+
+  // What came in since the last look, up to the bucket's size.
+  private refill (now: number): void {
+    const tokens = this.tokens + (now - this.refilledAt) * this.rate / 1000
+    this.tokens = tokens < this.burst ? tokens : this.burst
+    this.refilledAt = now
   }
 }
 
