@@ -69,42 +69,18 @@ export function identityOf (text: string | undefined): unknown {
 export type ListenerFailure = (err: unknown, event: NotifyEventName) => void
 
 /**
- * The typed events of `fastify.notify`, an EventEmitter. A listener that throws (or an async
- * one that rejects) is logged and changes nothing else: the relay, the room and the other
- * listeners go on. Async listeners are not awaited.
+ * The events of `fastify.notify` (typed for the app by NotifyDecorator), an EventEmitter. A
+ * listener that throws (or an async one that rejects) is logged and changes nothing else: the
+ * relay, the room and the other listeners go on. Async listeners are not awaited.
  */
 export class NotifyEvents extends EventEmitter {
-  /** Whether anyone listens to `message:relayed`, the one event of the hot path. */
-  relayWatched = false
-
   constructor (private readonly failed: ListenerFailure) {
     super()
-    const watch = (name: string | symbol): void => {
-      // 'newListener' fires before the listener is added, 'removeListener' after it is removed.
-      if (name === 'message:relayed') queueMicrotask(() => { this.relayWatched = this.listenerCount(name) > 0 })
-    }
-    super.on('newListener', watch)
-    super.on('removeListener', watch)
   }
 
-  override on<K extends NotifyEventName>(event: K, listener: (event: NotifyEventMap[K]) => unknown): this
-  override on (event: string | symbol, listener: (...args: any[]) => void): this
-  override on (event: string | symbol, listener: (...args: any[]) => void): this {
-    if (event === 'message:relayed') this.relayWatched = true
-    return super.on(event, listener)
-  }
-
-  override once<K extends NotifyEventName>(event: K, listener: (event: NotifyEventMap[K]) => unknown): this
-  override once (event: string | symbol, listener: (...args: any[]) => void): this
-  override once (event: string | symbol, listener: (...args: any[]) => void): this {
-    if (event === 'message:relayed') this.relayWatched = true
-    return super.once(event, listener)
-  }
-
-  override off<K extends NotifyEventName>(event: K, listener: (event: NotifyEventMap[K]) => unknown): this
-  override off (event: string | symbol, listener: (...args: any[]) => void): this
-  override off (event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.off(event, listener)
+  /** Whether anyone listens to `message:relayed`, the one event of the hot path: nothing is built for it otherwise. */
+  get relayWatched (): boolean {
+    return this.listenerCount('message:relayed') > 0
   }
 
   /**
