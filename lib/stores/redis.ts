@@ -491,7 +491,13 @@ export class RedisStore implements RoomStore {
   }
 
   private indexToken (token: string, roomId: string): void {
-    this.quietly(this.client.set(this.tokenKey(token), roomId, 'PX', tokenIndexMs))
+    const key = this.tokenKey(token)
+    // The room may drop the token meanwhile (its call ending at another instance, which then
+    // deletes the index before this write lands): an index whose token the room no longer
+    // holds is taken back, so that nothing outlives the room.
+    this.quietly(this.client.set(key, roomId, 'PX', tokenIndexMs).then(async () => {
+      if (await this.client.hexists(this.roomKey(roomId), `token:${token}`) === 0) await this.client.del(key)
+    }))
   }
 
   // A message from another instance (or this one) for a local connection.
