@@ -58,6 +58,8 @@ export class Peer implements PeerSink {
   expiryTimer: NodeJS.Timeout | undefined = undefined
   /** Seats in the room (from the store, once bound): 2 for the original protocol. */
   roomSize = 2
+  /** The last PRESENCE state this peer was told of each other peer. */
+  private readonly told = new Map<string, PresenceState>()
   /** Whether reading is on hold (holdReading). */
   private readingHeld = false
   /** When the connection was bound to its seat (ms since epoch). */
@@ -147,8 +149,16 @@ export class Peer implements PeerSink {
 
   // In a two-party room only a peer holding a session is told (the original protocol has no
   // such frame); in a group room every peer is.
+  // The same news may come twice: with the Redis store, a session's answer and the partner's
+  // own 'joined' travel on different connections, so either may come first. A peer hears each
+  // change once.
   presence (state: PresenceState, peer: SeatInfo): void {
-    if (this.inGroup || this.token !== undefined) this.send(presenceFrame(state, peer, this.shareIdentity))
+    if (!this.inGroup && this.token === undefined) return
+    if (this.told.get(peer.peerId) === state) return
+    // 'left' is kept too: a seat's id is never given again, so this grows with the room's churn
+    // over this connection's life only.
+    this.told.set(peer.peerId, state)
+    this.send(presenceFrame(state, peer, this.shareIdentity))
   }
 
   replace (): void {

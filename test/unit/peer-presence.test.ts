@@ -1,0 +1,46 @@
+// docs/protocol.md#presence: a peer hears each change of another peer once, even when the
+// store brings the same news twice (with Redis, a session's answer and the partner's 'joined'
+// travel on different connections; the instance-frozen test once saw two 'joined').
+import t from 'tap'
+import WebSocket from 'ws'
+import { Peer } from '../../lib/peer.js'
+import { RateLimiter } from '../../lib/rate-limiter.js'
+
+function peerWithSession (): { peer: Peer, sent: unknown[] } {
+  const sent: unknown[] = []
+  const socket = { readyState: WebSocket.OPEN, bufferedAmount: 0, send: (text: string) => sent.push(JSON.parse(text)) }
+  const seat = { roomId: 'r', peerId: 'me', connectionId: 'c', identity: undefined }
+  const limits = { limiter: new RateLimiter(10, 10, 0), source: undefined, maxBufferedBytes: 1 << 20 }
+  const peer = new Peer(socket as unknown as WebSocket, seat, limits, false, undefined)
+  peer.token = 'token'
+  return { peer, sent }
+}
+
+t.test('the same PRESENCE twice in a row is sent once', async t => {
+  const { peer, sent } = peerWithSession()
+  peer.presence('joined', { peerId: 'p2' })
+  peer.presence('joined', { peerId: 'p2' })
+  peer.presence('reconnecting', { peerId: 'p2' })
+  peer.presence('reconnecting', { peerId: 'p2' })
+  peer.presence('back', { peerId: 'p2' })
+  t.same(sent.map(frame => (frame as { data: { state: string } }).data.state), ['joined', 'reconnecting', 'back'])
+})
+
+t.test('each peer is followed on its own', async t => {
+  const { peer, sent } = peerWithSession()
+  peer.presence('joined', { peerId: 'p2' })
+  peer.presence('joined', { peerId: 'p3' })
+  peer.presence('left', { peerId: 'p2' })
+  peer.presence('left', { peerId: 'p2' })
+  peer.presence('reconnecting', { peerId: 'p3' })
+  t.same(sent.map(frame => (frame as { data: { state: string, peer: string } }).data), [
+    { state: 'joined', peer: 'p2' }, { state: 'joined', peer: 'p3' }, { state: 'left', peer: 'p2' }, { state: 'reconnecting', peer: 'p3' }
+  ])
+})
+
+t.test('a two-party peer without a session is told nothing (the original protocol has no PRESENCE)', async t => {
+  const { peer, sent } = peerWithSession()
+  peer.token = undefined
+  peer.presence('joined', { peerId: 'p2' })
+  t.same(sent, [])
+})
