@@ -40,6 +40,8 @@ export interface FrameHandlerOptions {
   relay (peer: Peer, frame: Frame, to: string | undefined, bytes: number, inbound: InboundFrame): void
   /** Answers a valid GET. */
   answer (peer: Peer, request: GetRequest): void
+  /** Whether the room store answers now: a frame that failed while it does not is refused as `store_unavailable`. */
+  storeAvailable (): boolean
 }
 
 /**
@@ -111,19 +113,25 @@ export class FrameHandler {
   }
 
   /**
-   * Answers `failed` ("internal error") for a frame the server failed to handle, and logs it:
-   * one line a second at most, since with the store unreachable every frame of every peer fails.
+   * Answers `failed` for a frame the server failed to handle: `store_unavailable` while the
+   * store does not answer (the client may try again later), `internal` otherwise. Logged one
+   * line a second at most, since with the store unreachable every frame of every peer fails.
    */
   failed (peer: Peer, err: unknown, about?: InboundFrame): void {
+    // A store's error with status 503 says it cannot take this now (e.g. too much waits for Redis).
+    const storeDown = !this.options.storeAvailable() || (err as { statusCode?: unknown } | undefined)?.statusCode === 503
     const now = Date.now()
     if (now - this.failureLoggedAt >= 1000) {
-      this.options.log.error({ err, room: peer.roomId, suppressed: this.failuresSuppressed }, 'failed to handle a frame')
+      const fields = { err, room: peer.roomId, suppressed: this.failuresSuppressed }
+      // The store logs when it stops answering: a frame refused meanwhile is expected.
+      if (storeDown) this.options.log.warn(fields, 'frame refused: the room store does not answer')
+      else this.options.log.error(fields, 'failed to handle a frame')
       this.failureLoggedAt = now
       this.failuresSuppressed = 0
     } else {
       this.failuresSuppressed++
     }
-    this.reject(peer, Failure.Internal, about)
+    this.reject(peer, storeDown ? Failure.StoreUnavailable : Failure.Internal, about)
   }
 
   // Frames that arrive while the store binds the connection wait for it: what was queued for

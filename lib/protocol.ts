@@ -32,6 +32,7 @@ export const Failure = {
   QueueExpired: { code: 'queue_expired', message: 'queued messages expired before the other peer joined' },
   RateLimited: { code: 'rate_limited', message: 'rate limited' },
   SessionsDisabled: { code: 'sessions_disabled', message: 'sessions are disabled on this server' },
+  StoreUnavailable: { code: 'store_unavailable', message: 'the server cannot reach its room store' },
   Internal: { code: 'internal', message: 'internal error' }
 } as const satisfies Record<string, FailureReason>
 

@@ -121,7 +121,8 @@ export class RoomManager {
         if (typeof outcome === 'string') this.relayed(peer, outcome, bytes, inbound)
         else outcome.then(o => this.relayed(peer, o, bytes, inbound), err => this.frames.failed(peer, err, inbound))
       },
-      answer: (peer, request) => this.answerInOrder(peer, request)
+      answer: (peer, request) => this.answerInOrder(peer, request),
+      storeAvailable: () => this.store.available
     })
     this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, this.peers, peer => {
       this.log.info({ room: peer.roomId }, 'peer missed a heartbeat; terminating')

@@ -93,7 +93,12 @@ t.test('a hung Redis: 503 within seconds, frames failed and not held, then servi
   t.comment(`RSS of the flooded instance: ${rssBefore.toFixed(0)} MiB before, at most ${rssMax.toFixed(0)} MiB during`)
   t.ok(rssMax - rssBefore < rssMarginMiB, `RSS grew by less than ${rssMarginMiB} MiB`)
   for (const [sender] of flooding) {
-    t.ok(sender.pending().some(m => m.code === 'failed'), 'a sender hears `failed` while Redis hangs')
+    const refusals = sender.pending().filter(m => m.code === 'failed')
+    t.ok(refusals.length > 0, 'a sender hears `failed` while Redis hangs')
+    // docs/protocol.md#failure-reasons
+    const reasons = new Set(refusals.map(m => m.reason))
+    t.ok(reasons.has('the server cannot reach its room store'), 'saying the store does not answer')
+    t.notOk(reasons.has('internal error'), 'never as an internal error')
   }
 
   redis.resume()

@@ -32,7 +32,8 @@ t.test('Redis restart: 503 while it is down, serving again after, no crash', asy
   t.equal(await handshakeStatus(roomAt(a, freshRoom())), 503, 'a new join is refused while Redis is down')
   t.equal(await handshakeStatus(roomAt(b, room)), 503)
   pa.send({ method: 'NOTIFY', data: 'into the void' })
-  t.same(await pa.next(), { code: 'failed', reason: 'internal error' }, 'a frame that cannot be relayed is answered')
+  // docs/protocol.md#failure-reasons: store_unavailable
+  t.same(await pa.next(), { code: 'failed', reason: 'the server cannot reach its room store' }, 'a frame that cannot be relayed is answered, saying why')
 
   await redis.restart()
   await until(async () => await healthStatus(a) === 200 && await healthStatus(b) === 200, 15_000)
