@@ -1,4 +1,5 @@
 // docs/protocol.md#frames and #relaying-and-queueing: reading frames and writing answers, without sockets.
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { Failure, failedReply, readFrame, relayedFrame, successReply, type InboundFrame } from '../../lib/protocol.js'
 
@@ -60,4 +61,11 @@ t.test('answers echo msg_id as written', async t => {
   t.equal(failedReply(Failure.RateLimited, readFrame('{"method":"NOTIFY","data":1,"msg_id":1e400}')),
     '{"code":"failed","reason":"rate limited","msg_id":1e400}')
   t.equal(failedReply(Failure.NotJson, readFrame('{"msg_id":1')), '{"code":"failed","reason":"frame is not valid JSON"}')
+})
+
+t.test('docs/protocol.md#failure-reasons lists every reason the server gives, as the client reads it', async t => {
+  const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8')
+  for (const failure of Object.values(Failure)) {
+    t.ok(doc.includes(`| \`${failure.message}\` | \`${failure.code}\` |`), failure.code)
+  }
 })
