@@ -19,6 +19,7 @@ export interface CliConfig {
   maxRooms?: number
   maxPeers?: number
   maxPayload?: number
+  maxBufferedBytes?: number
   ipMessageRate?: number
   ipByteRate?: number
   /** TCP connections open at once in this process; 0: no cap; undefined: the default */
@@ -75,6 +76,9 @@ Options:
       --max-rooms N            refuse new rooms beyond N in this process (HTTP 503; default 10000)
       --max-peers N            refuse new peers beyond N in this process (HTTP 503; default 10000)
       --max-payload BYTES      largest frame the server relays; larger ones are answered failed (default 65536)
+      --max-buffered-bytes BYTES
+                               bytes that may wait to be sent to one peer; a peer that reads slower
+                               is closed with 4002 (default 1048576)
       --ip-message-rate N      frames per second from one client address, all its connections (default 1000, 0: no limit)
       --ip-byte-rate BYTES     bytes per second from one client address (default 8388608, 0: no limit)
       --max-connections N      open connections in this process; beyond it new ones are closed at
@@ -119,6 +123,7 @@ const flags = {
   'max-rooms': { type: 'string' },
   'max-peers': { type: 'string' },
   'max-payload': { type: 'string' },
+  'max-buffered-bytes': { type: 'string' },
   'ip-message-rate': { type: 'string' },
   'ip-byte-rate': { type: 'string' },
   'max-connections': { type: 'string' },
@@ -205,6 +210,7 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
       maxRooms: count('--max-rooms', v['max-rooms']),
       maxPeers: count('--max-peers', v['max-peers']),
       maxPayload: count('--max-payload', v['max-payload']),
+      maxBufferedBytes: count('--max-buffered-bytes', v['max-buffered-bytes']),
       ipMessageRate: count('--ip-message-rate', v['ip-message-rate'], 0),
       ipByteRate: count('--ip-byte-rate', v['ip-byte-rate'], 0),
       maxConnections: count('--max-connections', v['max-connections'], 0),

@@ -63,6 +63,7 @@ export function pluginOptions (config: CliConfig, store?: RoomStore): NotifyOpti
     maxRooms: config.maxRooms,
     maxPeers: config.maxPeers,
     maxPayload: config.maxPayload,
+    maxBufferedBytes: config.maxBufferedBytes,
     ipMessageRate: config.ipMessageRate,
     ipByteRate: config.ipByteRate,
     queueMaxMessages: config.queueMaxMessages,

@@ -32,6 +32,7 @@ t.test('with no flags it listens on tcp:127.0.0.1:8080 with the demo on', async 
     redis: undefined,
     workers: undefined,
     maxPayload: undefined,
+    maxBufferedBytes: undefined,
     maxConnections: undefined,
     maxConnectionsPerIp: 256
   })
@@ -120,6 +121,7 @@ t.test('bad flags: one line saying what is wrong, a usage hint, exit code 2, no 
     [['--turn-url', 'turn:x', '--turn-secret', 's', '--turn-ttl', '-60'], /invalid --turn-ttl "-60": expected a whole number, 1 or more$/],
     [['--max-rooms', '0'], /invalid --max-rooms "0"/],
     [['--max-payload', '0'], /invalid --max-payload "0": expected a whole number, 1 or more$/],
+    [['--max-buffered-bytes', '0'], /invalid --max-buffered-bytes "0": expected a whole number, 1 or more$/],
     [['--max-payload', '1.5'], /invalid --max-payload "1.5"/],
     [['--max-payload', '-1024'], /invalid --max-payload "-1024": expected a whole number, 1 or more$/],
     [['--max-connections', '-1'], /invalid --max-connections "-1": expected a whole number, 0 or more$/],
@@ -149,7 +151,7 @@ t.test('--help prints the usage and exits 0', async t => {
   t.equal(result.code, 0)
   t.match(result.stdout, /Usage: rtc-notify/)
   for (const flag of ['--listen', '--certfile', '--keyfile', '--path', '--host', '--origin', '--verbose', '--quiet', '--heartbeat', '--redis', '--no-demo',
-    '--max-payload', '--max-connections N', '--max-connections-per-ip N']) {
+    '--max-payload', '--max-buffered-bytes', '--max-connections N', '--max-connections-per-ip N']) {
     t.match(result.stdout, flag)
   }
 })
@@ -208,6 +210,13 @@ t.test('logging: info shows rooms and refusals, never frames; -d shows frames; -
   chosen.child.kill('SIGTERM')
   t.equal(await chosen.exited, 0)
   t.match(chosen.stdout(), /^rtc-notify listening on http:\/\/127\.0\.0\.1:\d+\/\n$/, 'with port 0, only the URL: the one way to learn the port')
+})
+
+t.test('--max-buffered-bytes is handed to the plugin as maxBufferedBytes (its effect: test/memory-bounds.test.ts)', async t => {
+  const request = parseCli(['--max-buffered-bytes', '65536'])
+  t.equal(request.help ? undefined : pluginOptions(request.config).maxBufferedBytes, 65536)
+  const unset = parseCli([])
+  t.equal(unset.help ? null : pluginOptions(unset.config).maxBufferedBytes, undefined, 'the plugin default (1 MiB) otherwise')
 })
 
 t.test('--max-payload sets the largest frame a peer may send', async t => {
