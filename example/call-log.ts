@@ -56,8 +56,8 @@ class CallLog {
       this.live.delete(e.roomId)
       // A room whose only handshake failed was never a call.
       if (call === undefined || call.participants.length === 0) return
-      // The room's own creation time: room:created fired a moment after the store made the room,
-      // and the duration is counted from the store's time.
+      // createdAt is room:created's `at`; taken from here, a call that began before this log
+      // was listening still gets its start.
       Object.assign(call, { startedAt: e.createdAt, endedAt: e.at, durationMs: e.durationMs, endedBecause: e.reason })
       this.ended.unshift(call)
       this.ended.length = Math.min(this.ended.length, this.keep)

@@ -172,9 +172,10 @@ export class RoomManager {
   async reserve (roomId: string, source: string, identity: string | undefined, size: number): Promise<Seat> {
     this.takeSeat(roomId)
     const seat: Seat = { roomId, peerId: randomId(12), identity, resumed: false, source, settled: false }
+    const at = Date.now()
     let result
     try {
-      result = await this.store.reserve(roomId, { peerId: seat.peerId, identity }, size)
+      result = await this.store.reserve(roomId, { peerId: seat.peerId, identity }, size, at)
     } catch (err) {
       this.ledger.give(roomId)
       this.log.error({ err, room: roomId }, 'room store failed to take a seat')
@@ -186,7 +187,7 @@ export class RoomManager {
     }
     if (result === 'created') {
       this.log.info({ room: roomId }, 'room created')
-      this.events.fire('room:created', { roomId, at: Date.now() })
+      this.events.fire('room:created', { roomId, at })
     }
     return seat
   }

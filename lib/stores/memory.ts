@@ -54,9 +54,8 @@ export class MemoryStore implements RoomStore {
     this.totalQueuedBytes = 0
   }
 
-  async reserve (roomId: string, seat: SeatInfo, size: number): Promise<ReserveResult> {
+  async reserve (roomId: string, seat: SeatInfo, size: number, now = Date.now()): Promise<ReserveResult> {
     const room = this.byId.get(roomId)
-    const now = Date.now()
     const taken: Seat = {
       peerId: seat.peerId, identity: seat.identity, connectionId: undefined, sink: undefined, everBound: false, token: undefined, since: now
     }

@@ -198,13 +198,13 @@ export class RedisStore implements RoomStore {
     if (left === 0) await this.client.del(this.epochKey())
   }
 
-  reserve (roomId: string, seat: SeatInfo, size: number): Promise<ReserveResult> {
+  reserve (roomId: string, seat: SeatInfo, size: number, at = Date.now()): Promise<ReserveResult> {
     const peerId = seat.peerId
     let sent = false
     return this.admit(0, () => {
       sent = true
       return this.answered(this.answer(roomId, peerId, ''), () =>
-        this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs, seat.identity ?? '', size, Date.now()))
+        this.client.rtcNotifyReserve(...this.keys(roomId), peerId, this.instanceId, reserveLeaseMs, seat.identity ?? '', size, at))
     }).then(result => {
       if (result === 'full') this.unanswer(roomId, peerId, '')
       return result

@@ -170,8 +170,11 @@ export interface RoomStore {
    * Takes a seat for `seat.peerId` in `roomId`, atomically: a room holds `size` seats at most,
    * `size` being given when the room is created (2, the original protocol, unless the app said
    * otherwise). A seat taken here is held until `attach`, `release` or `leave`.
+   * @param at when the seat was asked for (ms since the epoch; default: now): a room this
+   * creates was created then (its `createdAt`), so that the app's `room:created` and
+   * `room:ended` tell the same time
    */
-  reserve (roomId: string, seat: SeatInfo, size: number): Promise<ReserveResult>
+  reserve (roomId: string, seat: SeatInfo, size: number, at?: number): Promise<ReserveResult>
   /**
    * Gives back a seat whose connection never opened; the room goes when it is empty.
    * @returns the room's end, when this ended it

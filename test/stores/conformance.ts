@@ -99,6 +99,15 @@ export function conformance (t: Test, fixture: StoreFixture): void {
     t.equal(await b.reserve(r, { peerId: id('p') }, 2), 'full')
   })
 
+  t.test('reserve: a room is created at the time given (the app\'s room:created and room:ended agree)', async t => {
+    const [a] = await fixture.open(t)
+    const r = room()
+    const p = id('p')
+    const at = Date.now() - 5000
+    t.equal(await a.reserve(r, { peerId: p }, 2, at), 'created')
+    t.match(await a.release(r, p), { createdAt: at })
+  })
+
   t.test('racing reserves from both stores: exactly two seats', async t => {
     const [a, b] = await fixture.open(t)
     for (let round = 0; round < 5; round++) {
