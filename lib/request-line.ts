@@ -1,5 +1,5 @@
-import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
+import { closingResponse } from './raw-response.js'
 
 /** What a connection sent up to the end of its request line. */
 export interface RequestLine {
@@ -38,7 +38,7 @@ export function readRequestLine (socket: Socket, limits: RequestLineLimits, onLi
   const refuse = (status: number): void => {
     stop()
     // As Node's HTTP server answers the same failures: one response, then the socket is destroyed.
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`)
+    socket.write(closingResponse(status))
     socket.destroy()
   }
   const onData = (chunk: Buffer): void => {

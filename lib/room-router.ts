@@ -1,10 +1,11 @@
 import type { Worker } from 'node:cluster'
 import { createHash } from 'node:crypto'
-import { STATUS_CODES, type Server as HttpServer } from 'node:http'
+import type { Server as HttpServer } from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { capConnections } from './connection-caps.js'
 import { roomOf } from './handshake.js'
+import { closingResponse } from './raw-response.js'
 import { readRequestLine, type RequestLineLimits } from './request-line.js'
 import type { RoutedConnection } from './routed-connections.js'
 
@@ -153,6 +154,6 @@ export class RoomRouter {
 
 /** Tells a client that the worker its request belongs to is not there (it died, another is starting). */
 function unavailable (socket: Socket): void {
-  socket.write(`HTTP/1.1 503 ${STATUS_CODES[503]}\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  socket.write(closingResponse(503, '', { 'Retry-After': '1' }))
   socket.destroy()
 }

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events'
-import { STATUS_CODES, type IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
 import type WebSocket from 'ws'
+import { closingResponse } from './raw-response.js'
 
 /** How the plugin's route gets its WebSockets. */
 export interface Upgrades {
@@ -68,6 +69,5 @@ export async function arrangeUpgrades (
 }
 
 function refuse (socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
+  socket.end(closingResponse(status, text, { 'Content-Type': 'text/plain; charset=utf-8' }))
 }
