@@ -124,7 +124,9 @@ export function relayedFrame (bytes: Buffer, inbound: InboundFrame & { kind: 'no
   for (const key in frame) if (serverOwn.has(key)) foreign = true
   // The text, not the bytes, is searched: a string's indexOf needs no needle made per call.
   const text = inbound.text
-  if (!foreign && unambiguous(text) && (from === undefined || text.indexOf('"from"') === -1)) {
+  // A `from` of the sender's own, top-level, is foreign; one inside `data` is not read as the
+  // frame's: the server's goes first, before the sender's members.
+  if (!foreign && unambiguous(text)) {
     return from === undefined ? bytes : withFrom(bytes, from)
   }
   // Without a prototype, a member named __proto__ is a member like any other.

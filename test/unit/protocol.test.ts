@@ -52,6 +52,16 @@ t.test('a NOTIFY is relayed as its own bytes unless a parser could read it other
   t.equal(relayedFrame(Buffer.from(deep), notify(deep)), Failure.Unrelayable, 'too deep to write anew')
 })
 
+t.test('in a group room the server\'s from goes first; only a top-level from of the sender\'s is dropped', async t => {
+  const relayed = (text: string): string => String(relayedFrame(Buffer.from(text), notify(text), 'p1'))
+  t.equal(relayed('{"method":"NOTIFY","data":{"from":"x"}}'), '{"from":"p1","method":"NOTIFY","data":{"from":"x"}}', 'a from inside data is data')
+  t.equal(relayed('{"method":"NOTIFY","from":"x","data":1}'), '{"from":"p1","method":"NOTIFY","data":1}')
+  t.equal(relayed('{"method":"NOTIFY","\\u0066rom":"x","data":1}'), '{"from":"p1","method":"NOTIFY","data":1}', 'spelt with an escape too')
+  for (const text of ['{"method":"NOTIFY","data":{"from":"x"}}', '{"method":"NOTIFY","from":"x","data":1}']) {
+    t.equal(JSON.parse(relayed(text)).from, 'p1', `every parser reads the server's from: ${text}`)
+  }
+})
+
 t.test('answers echo msg_id as written', async t => {
   const get = readFrame('{"method":"GET","resource":"/peerconnection","msg_id":9007199254740993}')
   if (get.kind !== 'get') throw new Error('not a GET')
