@@ -49,6 +49,12 @@ export class Peer implements PeerSink {
   alive = true
   /** The resume token, once the peer asked for a session. */
   token: string | undefined = undefined
+  /**
+   * While its GET /session is answered: it is told of its partner (PRESENCE) from the moment it
+   * asks, not only once the store answered, since news of the partner may come first (with
+   * Redis, on another connection than the answer) and would be lost.
+   */
+  askingSession = false
   ending: Ending | undefined = undefined
   /** Frames received while the store binds the connection; undefined once bound. */
   backlog: Array<[Buffer, boolean]> | undefined = []
@@ -153,7 +159,7 @@ export class Peer implements PeerSink {
   // own 'joined' travel on different connections, so either may come first. A peer hears each
   // change once.
   presence (state: PresenceState, peer: SeatInfo): void {
-    if (!this.inGroup && this.token === undefined) return
+    if (!this.inGroup && this.token === undefined && !this.askingSession) return
     if (this.told.get(peer.peerId) === state) return
     // 'left' is kept too: a seat's id is never given again, so this grows with the room's churn
     // over this connection's life only.

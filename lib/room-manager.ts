@@ -396,7 +396,13 @@ export class RoomManager {
   private async answerSession (peer: Peer, request: GetRequest): Promise<void> {
     const graceMs = this.options.graceMs
     if (graceMs === 0) return this.frames.reject(peer, Failure.SessionsDisabled, request)
-    const grant = await this.store.openSession(peer.roomId, peer.peerId, peer.token ?? randomId(24))
+    peer.askingSession = true
+    let grant
+    try {
+      grant = await this.store.openSession(peer.roomId, peer.peerId, peer.token ?? randomId(24))
+    } finally {
+      peer.askingSession = false
+    }
     peer.token = grant.token
     peer.send(successReply(request, { peer: peer.peerId, token: grant.token, grace: graceMs / 1000 }))
     // A group room's peers learnt who is there from ROOM; a two-party room's session peer

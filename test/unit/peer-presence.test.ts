@@ -44,3 +44,15 @@ t.test('a two-party peer without a session is told nothing (the original protoco
   peer.presence('joined', { peerId: 'p2' })
   t.same(sent, [])
 })
+
+t.test('a peer asking for a session is told from then on: news of the partner may come before the store\'s answer', async t => {
+  const { peer, sent } = peerWithSession()
+  peer.token = undefined
+  peer.askingSession = true
+  peer.presence('joined', { peerId: 'p2' })
+  peer.askingSession = false
+  peer.token = 'token'
+  // The answer to GET /session says the partner is there: told already.
+  peer.presence('joined', { peerId: 'p2' })
+  t.same(sent, [{ method: 'PRESENCE', data: { state: 'joined', peer: 'p2' } }])
+})
