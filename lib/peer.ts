@@ -49,12 +49,6 @@ export class Peer implements PeerSink {
   alive = true
   /** The resume token, once the peer asked for a session. */
   token: string | undefined = undefined
-  /**
-   * While its GET /session is answered: it is told of its partner (PRESENCE) from the moment it
-   * asks, not only once the store answered, since news of the partner may come first (with
-   * Redis, on another connection than the answer) and would be lost.
-   */
-  askingSession = false
   ending: Ending | undefined = undefined
   /** Frames received while the store binds the connection; undefined once bound. */
   backlog: Array<[Buffer, boolean]> | undefined = []
@@ -66,6 +60,8 @@ export class Peer implements PeerSink {
   roomSize = 2
   /** The last PRESENCE state this peer was told of each other peer. */
   private readonly told = new Map<string, PresenceState>()
+  /** While its first GET /session is answered: the latest news of each other peer, told after the answer. */
+  private heldNews: Map<string, [PresenceState, SeatInfo]> | undefined
   /** Whether reading is on hold (holdReading). */
   private readingHeld = false
   /** When the connection was bound to its seat (ms since epoch). */
@@ -159,12 +155,33 @@ export class Peer implements PeerSink {
   // own 'joined' travel on different connections, so either may come first. A peer hears each
   // change once.
   presence (state: PresenceState, peer: SeatInfo): void {
-    if (!this.inGroup && this.token === undefined && !this.askingSession) return
+    if (!this.inGroup && this.token === undefined) {
+      if (this.heldNews === undefined) return
+      this.heldNews.delete(peer.peerId)
+      this.heldNews.set(peer.peerId, [state, peer])
+      return
+    }
     if (this.told.get(peer.peerId) === state) return
     // 'left' is kept too: a seat's id is never given again, so this grows with the room's churn
     // over this connection's life only.
     this.told.set(peer.peerId, state)
     this.send(presenceFrame(state, peer, this.shareIdentity))
+  }
+
+  /**
+   * Holds the news of its partner that comes while the store answers the peer's first GET
+   * /session: with Redis it may come (on the subscriber connection) before the answer, and
+   * would be lost for want of a token; told after the answer instead, so the answer comes first.
+   */
+  holdPresence (): void {
+    this.heldNews = new Map()
+  }
+
+  /** Tells what was held, if the peer now holds a session, and stops holding. */
+  releasePresence (): void {
+    const held = this.heldNews
+    this.heldNews = undefined
+    if (held !== undefined) for (const [state, peer] of held.values()) this.presence(state, peer)
   }
 
   replace (): void {

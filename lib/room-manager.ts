@@ -396,22 +396,26 @@ export class RoomManager {
   private async answerSession (peer: Peer, request: GetRequest): Promise<void> {
     const graceMs = this.options.graceMs
     if (graceMs === 0) return this.frames.reject(peer, Failure.SessionsDisabled, request)
-    peer.askingSession = true
+    peer.holdPresence()
     let grant
     try {
       grant = await this.store.openSession(peer.roomId, peer.peerId, peer.token ?? randomId(24))
-    } finally {
-      peer.askingSession = false
+    } catch (err) {
+      peer.releasePresence()
+      throw err
     }
     peer.token = grant.token
     peer.send(successReply(request, { peer: peer.peerId, token: grant.token, grace: graceMs / 1000 }))
     // A group room's peers learnt who is there from ROOM; a two-party room's session peer
-    // learns now where its partner is.
-    if (peer.inGroup) return
-    for (const other of grant.others) {
-      if (other.state === 'connected') peer.presence('joined', other)
-      else if (other.state === 'away') peer.presence('reconnecting', other)
+    // learns now where its partner is: as the store saw it when it answered, then any news that
+    // came meanwhile (which may be newer).
+    if (!peer.inGroup) {
+      for (const other of grant.others) {
+        if (other.state === 'connected') peer.presence('joined', other)
+        else if (other.state === 'away') peer.presence('reconnecting', other)
+      }
     }
+    peer.releasePresence()
   }
 
   private scheduleExpiry (peer: Peer, delayMs: number): void {

@@ -45,14 +45,38 @@ t.test('a two-party peer without a session is told nothing (the original protoco
   t.same(sent, [])
 })
 
-t.test('a peer asking for a session is told from then on: news of the partner may come before the store\'s answer', async t => {
+t.test('news that comes while a session is asked for is told after the answer, the latest of each peer', async t => {
   const { peer, sent } = peerWithSession()
   peer.token = undefined
-  peer.askingSession = true
+  peer.holdPresence()
   peer.presence('joined', { peerId: 'p2' })
-  peer.askingSession = false
+  peer.presence('reconnecting', { peerId: 'p2' })
+  t.same(sent, [], 'nothing before the answer')
   peer.token = 'token'
-  // The answer to GET /session says the partner is there: told already.
+  sent.push('the answer')
+  // The store's answer said the partner was there; the news held says it dropped since.
   peer.presence('joined', { peerId: 'p2' })
+  peer.releasePresence()
+  t.same(sent, ['the answer', { method: 'PRESENCE', data: { state: 'joined', peer: 'p2' } }, { method: 'PRESENCE', data: { state: 'reconnecting', peer: 'p2' } }])
+})
+
+t.test('held news is told once: what the answer said already is not repeated', async t => {
+  const { peer, sent } = peerWithSession()
+  peer.token = undefined
+  peer.holdPresence()
+  peer.presence('joined', { peerId: 'p2' })
+  peer.token = 'token'
+  peer.presence('joined', { peerId: 'p2' })
+  peer.releasePresence()
   t.same(sent, [{ method: 'PRESENCE', data: { state: 'joined', peer: 'p2' } }])
+})
+
+t.test('held news is dropped when no session came of it', async t => {
+  const { peer, sent } = peerWithSession()
+  peer.token = undefined
+  peer.holdPresence()
+  peer.presence('joined', { peerId: 'p2' })
+  peer.releasePresence()
+  peer.presence('joined', { peerId: 'p2' })
+  t.same(sent, [])
 })
