@@ -150,10 +150,9 @@ export class Peer implements PeerSink {
   }
 
   // In a two-party room only a peer holding a session is told (the original protocol has no
-  // such frame); in a group room every peer is.
-  // The same news may come twice: with the Redis store, a session's answer and the partner's
-  // own 'joined' travel on different connections, so either may come first. A peer hears each
-  // change once.
+  // such frame); in a group room every peer is. The same news may come twice (with Redis, the
+  // answer to GET /session and the partner's own 'joined' come on two connections, in either
+  // order): a peer hears each change once.
   presence (state: PresenceState, peer: SeatInfo): void {
     if (!this.inGroup && this.token === undefined) {
       if (this.heldNews === undefined) return
