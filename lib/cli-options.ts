@@ -160,16 +160,18 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
     parsed = parseArgs({ args: withNegativeNumbersAttached(argv), strict: true, allowPositionals: false, options: flags })
   } catch (err) {
     // parseArgs may add lines of advice (about '--', or a forgotten argument): keep the first.
-    throw new UsageError((err as Error).message.split('\n')[0].replace(/\s*To specify an option argument.*$/, ''))
+    throw new UsageError((err as Error).message.split('\n', 1)[0]!.replace(/\s*To specify an option argument.*$/, ''))
   }
   const v = parsed.values
   if (v.help) return { help: true }
 
   const listen = listenPattern.exec(v.listen)
   if (listen === null) throw new UsageError(`invalid --listen ${JSON.stringify(v.listen)}: expected TYPE:HOST:PORT with TYPE tcp or tls, e.g. tcp:127.0.0.1:8080`)
-  const port = Number(listen[3])
+  // The pattern's three groups always match.
+  const [, kind, host, portText] = listen as unknown as [string, 'tcp' | 'tls', string, string]
+  const port = Number(portText)
   if (port > 65535) throw new UsageError(`invalid --listen port ${port}: at most 65535`)
-  const transport = listen[1] as 'tcp' | 'tls'
+  const transport = kind
   if (transport === 'tls' && (v.certfile === undefined || v.keyfile === undefined)) {
     throw new UsageError('a tls: listener needs both --certfile and --keyfile')
   }
@@ -196,7 +198,7 @@ export function parseCli (argv: string[], env: NodeJS.ProcessEnv = {}): CliReque
     help: false,
     config: {
       transport,
-      host: listen[2],
+      host,
       port,
       certfile: v.certfile,
       keyfile: v.keyfile,
@@ -257,7 +259,7 @@ function trustedProxies (values: string[] | undefined): true | string[] | undefi
 
 function isAddressRange (entry: string): boolean {
   if (namedRanges.has(entry)) return true
-  const [address, bits, ...more] = entry.split('/')
+  const [address = '', bits, ...more] = entry.split('/')
   const version = isIP(address)
   if (version === 0 || more.length > 0) return false
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
@@ -293,7 +295,7 @@ function count (flag: string, value: string | undefined, min = 1): number | unde
 function withNegativeNumbersAttached (argv: string[]): string[] {
   const joined: string[] = []
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
+    const arg = argv[i]!
     if (arg === '--') return [...joined, ...argv.slice(i)]
     const next = argv[i + 1]
     const name = arg.slice(2)

@@ -16,7 +16,8 @@ export const defaultTurnTtl = 86400
 export function turnCredentials (turn: TurnOptions, peerId: string, now: number): IceServer {
   const expiry = Math.floor(now / 1000) + (turn.ttl ?? defaultTurnTtl)
   const username = `${expiry}:${peerId}`
-  const secret = Array.isArray(turn.secret) ? turn.secret[0] : turn.secret
+  // A list has at least one (the options' schema says so): the first signs.
+  const secret = Array.isArray(turn.secret) ? turn.secret[0]! : turn.secret
   const credential = createHmac('sha1', secret).update(username).digest('base64')
   return { urls: turn.urls, username, credential }
 }

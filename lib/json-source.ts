@@ -61,7 +61,7 @@ function valueEnd (text: string, i: number): number {
   if (first === quote) return stringEnd(text, i)
   if (first !== 0x7b && first !== 0x5b) {
     // A number or a literal: it runs until a delimiter.
-    while (i < text.length && !/[\s,\]}]/.test(text[i])) i++
+    while (i < text.length && !/[\s,\]}]/.test(text.charAt(i))) i++
     return i
   }
   let depth = 0

@@ -132,7 +132,7 @@ function explain (error: ValueError, options: Record<string, unknown>): OptionPr
     return { path, message: `unknown option${suggestion(segments[segments.length - 1] ?? '', known)}` }
   }
   if (error.type === ValueErrorType.ObjectRequiredProperty) {
-    const name = segments[segments.length - 1]
+    const name = segments[segments.length - 1] ?? ''
     const siblings = Object.keys(valueAt(options, segments.slice(0, -1)) as object ?? {})
     return { path: pathText(segments.slice(0, -1)), message: `\`${name}\` is required${suggestion(name, siblings, true)}` }
   }
@@ -171,9 +171,9 @@ function closeTo (a: string, b: string): boolean {
   for (let i = 1; i <= x.length; i++) {
     const row = [i]
     for (let j = 1; j <= y.length; j++) {
-      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1))
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1))
     }
     previous = row
   }
-  return previous[y.length] <= 2
+  return previous[y.length]! <= 2
 }

@@ -195,7 +195,7 @@ async function notifyPlugin (fastify: FastifyInstance, rawOptions: NotifyOptions
 
 function countHostHeaders (rawHeaders: readonly string[]): number {
   let n = 0
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].length === 4 && rawHeaders[i].toLowerCase() === 'host') n++
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]?.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') n++
   return n
 }
 

@@ -73,7 +73,8 @@ export function storeClient (where: RedisLocation, commandTimeoutMs: number): Re
   if (cluster !== undefined) {
     if (cluster.length === 0) throw new InvalidOptionError('cluster', 'expected the URL of at least one node')
     const nodes = cluster.map(clusterNode)
-    const { username, password, tls } = nodes[0]
+    // Credentials and TLS as the first URL gives them (there is one, checked above): ioredis takes one set for the cluster.
+    const { username, password, tls } = nodes[0]!
     return new Cluster(nodes.map(({ host, port }) => ({ host, port })),
       { ...storeClusterOptions(commandTimeoutMs, { username, password, tls }), scripts: storeScripts(true) })
   }

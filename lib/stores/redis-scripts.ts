@@ -643,5 +643,5 @@ export function parseInstanceMessage (message: Buffer): { kind: string, id: stri
   const colon = message.indexOf(0x3a, 1)
   const start = colon + 1
   const payload = start + Number(message.toString('latin1', 1, colon))
-  return { kind: String.fromCharCode(message[0]), id: message.toString('utf8', start, payload), payload }
+  return { kind: String.fromCharCode(message[0] ?? 0), id: message.toString('utf8', start, payload), payload }
 }

@@ -324,7 +324,8 @@ export class RedisStore implements RoomStore {
     if (status === 'ok') {
       this.quietly(this.client.del(this.tokenKey(token)))
       this.indexToken(nextToken, roomId)
-      return { ok: true, seat: seatInfo(peerId, seatIdentity) }
+      // 'ok' comes with the seat's peer id.
+      return { ok: true, seat: seatInfo(peerId!, seatIdentity) }
     }
     if (status === 'wrong_identity') return { ok: false, reason: 'wrong_identity' }
     const indexed = await this.health.watch(this.client.get(this.tokenKey(token)))
@@ -368,8 +369,8 @@ export class RedisStore implements RoomStore {
         const [next, keys] = await this.health.watch(node.scan(cursor, 'MATCH', pattern, 'COUNT', listingBatch))
         cursor = next
         const all = await Promise.all(keys.map(async key => await this.health.watch(this.client.hgetall(key))))
-        for (let i = 0; i < keys.length; i++) {
-          const listing = roomListing(this.roomIdOf(keys[i]), all[i])
+        for (const [i, key] of keys.entries()) {
+          const listing = roomListing(this.roomIdOf(key), all[i] ?? {})
           if (listing !== undefined) yield listing
         }
       } while (cursor !== '0')
@@ -510,7 +511,7 @@ export class RedisStore implements RoomStore {
   }
 
   private dispatch (connection: LocalConnection, message: Buffer, payload = parseInstanceMessage(message).payload): void {
-    switch (String.fromCharCode(message[0])) {
+    switch (String.fromCharCode(message[0] ?? 0)) {
       case MessageKind.Deliver:
         connection.sink.deliver(message.subarray(payload))
         break
@@ -520,7 +521,7 @@ export class RedisStore implements RoomStore {
         connection.sink.end()
         break
       case MessageKind.Presence: {
-        const [state, peerId, identity] = message.toString('utf8', payload).split('|', 3)
+        const [state = '', peerId = '', identity] = message.toString('utf8', payload).split('|', 3)
         if (!presenceStates.has(state)) break
         this.local.presence(connection.roomId, peerId, state as PresenceState, this.localConnection(connection.roomId, peerId))
         connection.sink.presence(state as PresenceState, seatInfo(peerId, identity))
@@ -638,8 +639,9 @@ export class RedisStore implements RoomStore {
       const seats = this.answerable.get(roomId)
       const whole = connections.length > 1 && seats?.size === connections.length && !this.unrecorded.has(roomId) &&
         connections.every(({ peerId, connectionId, seat }) => seats.get(peerId) === connectionId && seat !== undefined)
-      if (!whole || connections[0].room === undefined) return 0
-      const written = await this.client.rtcNotifyRestore(...this.keys(roomId), JSON.stringify(connections[0].room),
+      const room = connections[0]?.room
+      if (!whole || room === undefined) return 0
+      const written = await this.client.rtcNotifyRestore(...this.keys(roomId), JSON.stringify(room),
         this.instanceId, ...connections.map(({ seat }) => JSON.stringify(seat)))
       if (written === 1) for (const { seat } of connections) if (seat?.token !== undefined) this.indexToken(seat.token, roomId)
       return written
