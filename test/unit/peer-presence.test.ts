@@ -6,18 +6,19 @@ import WebSocket from 'ws'
 import { Peer } from '../../lib/peer.js'
 import { RateLimiter } from '../../lib/rate-limiter.js'
 
-function peerWithSession (): { peer: Peer, sent: unknown[] } {
+/** A peer of a two-party room, with a session (`token`) or not, and the frames sent to it. */
+function twoPartyPeer (token: string | undefined): { peer: Peer, sent: unknown[] } {
   const sent: unknown[] = []
   const socket = { readyState: WebSocket.OPEN, bufferedAmount: 0, send: (text: string) => sent.push(JSON.parse(text)) }
   const seat = { roomId: 'r', peerId: 'me', connectionId: 'c', identity: undefined }
   const limits = { limiter: new RateLimiter(10, 10, 0), source: undefined, maxBufferedBytes: 1 << 20 }
   const peer = new Peer(socket as unknown as WebSocket, seat, limits, false, undefined)
-  peer.token = 'token'
+  peer.token = token
   return { peer, sent }
 }
 
 t.test('the same PRESENCE twice in a row is sent once', async t => {
-  const { peer, sent } = peerWithSession()
+  const { peer, sent } = twoPartyPeer('token')
   peer.presence('joined', { peerId: 'p2' })
   peer.presence('joined', { peerId: 'p2' })
   peer.presence('reconnecting', { peerId: 'p2' })
@@ -27,7 +28,7 @@ t.test('the same PRESENCE twice in a row is sent once', async t => {
 })
 
 t.test('each peer is followed on its own', async t => {
-  const { peer, sent } = peerWithSession()
+  const { peer, sent } = twoPartyPeer('token')
   peer.presence('joined', { peerId: 'p2' })
   peer.presence('joined', { peerId: 'p3' })
   peer.presence('left', { peerId: 'p2' })
@@ -39,15 +40,13 @@ t.test('each peer is followed on its own', async t => {
 })
 
 t.test('a two-party peer without a session is told nothing (the original protocol has no PRESENCE)', async t => {
-  const { peer, sent } = peerWithSession()
-  peer.token = undefined
+  const { peer, sent } = twoPartyPeer(undefined)
   peer.presence('joined', { peerId: 'p2' })
   t.same(sent, [])
 })
 
 t.test('news that comes while a session is asked for is told after the answer, the latest of each peer', async t => {
-  const { peer, sent } = peerWithSession()
-  peer.token = undefined
+  const { peer, sent } = twoPartyPeer(undefined)
   peer.holdPresence()
   peer.presence('joined', { peerId: 'p2' })
   peer.presence('reconnecting', { peerId: 'p2' })
@@ -61,8 +60,7 @@ t.test('news that comes while a session is asked for is told after the answer, t
 })
 
 t.test('held news is told once: what the answer said already is not repeated', async t => {
-  const { peer, sent } = peerWithSession()
-  peer.token = undefined
+  const { peer, sent } = twoPartyPeer(undefined)
   peer.holdPresence()
   peer.presence('joined', { peerId: 'p2' })
   peer.token = 'token'
@@ -72,8 +70,7 @@ t.test('held news is told once: what the answer said already is not repeated', a
 })
 
 t.test('held news is dropped when no session came of it', async t => {
-  const { peer, sent } = peerWithSession()
-  peer.token = undefined
+  const { peer, sent } = twoPartyPeer(undefined)
   peer.holdPresence()
   peer.presence('joined', { peerId: 'p2' })
   peer.releasePresence()
